@@ -1,6 +1,7 @@
 """Run one scheduler job on a worker; shared by the local and the Ray executor."""
 from __future__ import annotations
 
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ class JobResult:
     events: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     node: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)  # the worker process: tells recycled actors apart
 
 
 def run_job(worker: Worker, job: Job) -> JobResult:

@@ -49,12 +49,22 @@ class Scheduler:
                 required.update(plan.ancestors(model_id))
         for model_id in self.query_jobs:
             required.update(plan.ancestors(model_id))
+        for model_id in {*required, *self.query_jobs} - self.models:  # what is built needs its source
+            source_id = plan.nodes[model_id].source_id
+            if source_id != model_id:
+                required.update({source_id, *plan.ancestors(source_id)})
         self.train_jobs = {m: Job("train", m) for m in required if m not in self.models}
 
     # ----------------------------------------------------------------- readiness
-    def _parent_ready(self, model_id: str) -> bool:
-        parent = self.plan.nodes[model_id].parent_id
-        return parent is None or parent in self.models
+    def _inputs(self, model_id: str) -> set[str]:
+        """The models that must exist before `model_id` is built: its parent, and its source,
+        which the worker compares it with (without this, a worker would train the source a
+        second time to measure an independent model's agreement)."""
+        node = self.plan.nodes[model_id]
+        return {node.parent_id, node.source_id} - {None, model_id}
+
+    def _inputs_ready(self, model_id: str) -> bool:
+        return self._inputs(model_id) <= self.models
 
     def ready(self) -> list[Job]:
         """Ready jobs in priority order: what unblocks the most work comes first."""
@@ -63,17 +73,17 @@ class Scheduler:
             if needs <= self.models:
                 out.append(Job("fingerprint", fid))
         for model_id, job in self.train_jobs.items():
-            if self._parent_ready(model_id):
+            if self._inputs_ready(model_id):
                 out.append(job)
         for model_id, job in self.query_jobs.items():
             fps = {q.fingerprint_id for q in job.queries}
-            if self._parent_ready(model_id) and fps <= self.fingerprints:
+            if self._inputs_ready(model_id) and fps <= self.fingerprints:
                 out.append(job)
         busy = {r.key for r in self.running}
         out = [job for job in out if job.key not in busy]  # one job at a time builds a given model
         if not out and self.fp_jobs:  # a worker would idle while fingerprints are made: train suspects early
             out = [Job("train", model_id) for model_id in self.query_jobs
-                   if model_id not in self.models and model_id not in busy and self._parent_ready(model_id)]
+                   if model_id not in self.models and model_id not in busy and self._inputs_ready(model_id)]
         return out
 
     def next_job(self) -> Job | None:
@@ -119,9 +129,8 @@ class Scheduler:
                     self._drop(dropped[-1])
                     changed = True
             for waiting in [*self.train_jobs.values(), *self.query_jobs.values()]:
-                parent = self.plan.nodes[waiting.key].parent_id
                 fps = {q.fingerprint_id for q in waiting.queries}
-                if parent in lost_models or fps & lost_fps:
+                if self._inputs(waiting.key) & lost_models or fps & lost_fps:
                     lost_models.add(waiting.key)
                     dropped.append(waiting)
                     self._drop(waiting)

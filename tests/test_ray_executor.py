@@ -1,14 +1,16 @@
 """The Ray executor on a real multi-node cluster (one machine, fake GPUs).
 
-It must give the local executor's results, survive a worker node dying mid-run, and
-resume after its driver is killed.
+It must give the local executor's results, survive a worker node dying mid-run,
+resume after its driver is killed, and record a job that keeps failing.
 """
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +119,43 @@ def toml_of(raw: dict) -> str:
             else:
                 lines.append(f"{key} = {json.dumps(value)}")
     return "\n".join(lines) + "\n"
+
+
+def test_failing_job_is_recorded_and_actors_are_recycled(ray_cluster, local_run, tmp_path, monkeypatch):
+    """A parent whose stored weights are garbage makes its child's job fail on every try:
+    the run records it after `max_attempts`, finishes everything else with the local
+    run's logits, and no actor serves more than `recycle_after` jobs."""
+    from engine.fs import Location
+    from engine.plan import build_plan
+    from engine.progress import RunProgress
+    from engine.provenance import write_provenance
+    from engine.store import ArtifactStore
+
+    raw = {**RAY_SPEC, "executor": {**RAY_SPEC["executor"], "recycle_after": 3, "max_attempts": 2}}
+    spec = build_spec(raw)
+    plan = build_plan(spec)
+    out = tmp_path / "run"
+    write_provenance(Location(out), spec, plan.run_id, "cpu")
+    pruned = next(n for n in plan.nodes.values() if n.role == "intermediate" and '"rate": 0.5' in n.attack_params)
+    store = ArtifactStore(out / "store")
+    weights, sidecar = store._names("models", pruned.model_id)
+    store.root.write_bytes(weights, b"\x00" * 64)
+    store.root.write_text(sidecar, '{"model_id": %s, "arch": "cnn", "input_shape": [1, 8, 8], "num_classes": 10}'
+                          % json.dumps(pruned.model_id))
+    served = Counter()
+    original = RunProgress.job_done
+    monkeypatch.setattr(RunProgress, "job_done", lambda self, r: (served.update([r.pid]), original(self, r)))
+
+    result = run_spec(spec, out=out, show_progress=False)
+
+    child = next(n.model_id for n in plan.nodes.values() if n.parent_id == pruned.model_id)
+    failures = pl.read_parquet(out / "failures.parquet")
+    assert set(failures["model_id"]) == {child} and len(result.failures) == len(failures)
+    own = failures.filter(pl.col("error").str.contains("not a safetensors file"))
+    assert len(own) >= 1 and own["attempts"].to_list() == [2] * len(own)
+    remote = shards(out)
+    local = shards(local_run).filter(pl.col("model_id") != child)
+    assert remote.select("method", "model_id", "query_index").equals(local.select("method", "model_id", "query_index"))
+    np.testing.assert_allclose(np.stack(remote["logits"].to_numpy()), np.stack(local["logits"].to_numpy()),
+                               rtol=1e-4, atol=1e-4)
+    assert max(served.values()) <= 3 and len(served) >= sum(served.values()) / 3

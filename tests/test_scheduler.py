@@ -18,6 +18,8 @@ def drain(sched, fail_key=None):
         node = sched.plan.nodes.get(job.key)
         if job.kind in ("train", "query") and node.parent_id:
             assert node.parent_id in sched.models
+        if job.kind in ("train", "query") and job.key not in sched.models:
+            assert node.source_id in sched.models | {job.key}, "built before the source it is compared with"
         if job.kind == "query":
             assert {q.fingerprint_id for q in job.queries} <= sched.fingerprints
         if job.key == fail_key:
@@ -66,12 +68,27 @@ def test_a_failed_source_fails_the_whole_run_cleanly():
     assert sched.finished()
 
 
-def test_a_second_worker_trains_independent_models_while_the_source_trains():
+def test_models_wait_for_the_source_they_are_compared_with():
+    """Every model's agreement is measured against its source, so nothing is built before it:
+    a second worker that did would train the source a second time."""
     plan = build_plan(build_spec(tiny_spec()))
     sched = fresh(plan)
-    first, second = sched.next_job(), sched.next_job()
-    assert first.key == plan.fingerprints[0].source_id
-    assert second.kind == "train" and plan.nodes[second.key].lineage == "independent"
+    source = sched.next_job()
+    assert source.key == plan.fingerprints[0].source_id and sched.next_job() is None
+    sched.complete(source)
+    fingerprint, second = sched.next_job(), sched.next_job()
+    assert fingerprint.kind == "fingerprint"
+    assert second.kind == "train"  # the second worker builds a suspect while the fingerprint is made
+
+
+def test_a_lost_source_is_rebuilt_before_models_that_need_it():
+    plan = build_plan(build_spec(tiny_spec()))
+    source = plan.fingerprints[0].source_id
+    independent = next(n.model_id for n in plan.suspects() if n.lineage == "independent")
+    stored = {n.model_id for n in plan.nodes.values()} - {source, independent}
+    pending = [q for q in plan.queries if q.model_id == independent]
+    order = drain(Scheduler(plan, stored, {f.fingerprint_id for f in plan.fingerprints}, pending))
+    assert [(j.kind, j.key) for j in order] == [("train", source), ("query", independent)]
 
 
 def test_multi_step_owner_models_get_their_intermediates_trained(monkeypatch):

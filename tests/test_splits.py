@@ -44,3 +44,13 @@ def test_local_copies_need_a_root():
     assert {"digits", "cifar10", "cifar100", "fashion_mnist", "tiny_imagenet"} <= set(list_datasets())
     with pytest.raises(DatasetError, match=r"\[dataset\] root"):
         load_splits("cifar10")
+
+
+def test_digits_read_from_the_shipped_csv_equal_scikit_learns_loader():
+    from sklearn.datasets import load_digits
+
+    from zoo.datasets.digits import load_digits_dataset
+
+    bunch, ours = load_digits(), load_digits_dataset().train
+    assert np.array_equal(ours.x.reshape(len(ours.x), -1) * 16.0, bunch.data)
+    assert np.array_equal(ours.y, bunch.target)
