@@ -3,8 +3,9 @@
 Starts a local Ray instance with 2 CPUs, runs SPEC (default: the bundled `default`
 zoo) into a fresh directory once per worker count, and prints models per minute, the
 speed-up, the driver's overhead per job, (wall x workers - seconds inside jobs) / jobs,
-and where the idle worker time went: before the first jobs, in the middle (actor
-start-up and recycling, waits on the DAG) and at the end (the last jobs' tail).
+the dispatch round trip between two jobs on one actor, and where the idle worker time
+went: before the first jobs, in the middle (actor start-up and recycling, waits on the
+DAG) and at the end (the last jobs' tail).
 
     RAY_AUTH_MODE=disabled .venv/bin/python benchmarks/ray_throughput.py [SPEC] [WORKERS ...]
 """
@@ -31,6 +32,18 @@ def idle_split(intervals: list[tuple[float, float]], wall: float, workers: int, 
     return split
 
 
+def dispatch_gaps(done: list[tuple[float, float, int]]) -> list[float]:
+    """Seconds an actor waited between finishing one job and starting its next: the driver's
+    round trip (result back, scheduler, next job out), without actor start-up."""
+    last_end: dict[int, float] = {}
+    gaps = []
+    for end, seconds, pid in sorted(done):
+        if pid in last_end:
+            gaps.append(end - seconds - last_end[pid])
+        last_end[pid] = end
+    return gaps
+
+
 def measure(spec_name: str, workers: int) -> dict:
     from engine.config import build_spec, load_toml
     from engine.progress import RunProgress
@@ -55,7 +68,9 @@ def measure(spec_name: str, workers: int) -> dict:
         RunProgress.job_done = original
     intervals = [(end - started - seconds, end - started) for end, seconds, _ in done]
     trained = result.events.get("trained", 0)
+    gaps = sorted(dispatch_gaps(done))
     return {
+        "dispatch_ms": (1000 * gaps[len(gaps) // 2], 1000 * gaps[int(len(gaps) * 0.9)]) if gaps else (0.0, 0.0),
         "workers": workers, "wall_s": wall, "models": trained, "jobs": result.jobs_done,
         "models_per_min": 60 * trained / wall, "actors": len({pid for _, _, pid in done}),
         "overhead_per_job_s": (wall * workers - result.busy_seconds) / max(result.jobs_done, 1),
@@ -72,7 +87,8 @@ def main(spec_name: str = "default", *worker_counts: str) -> None:
         idle = ", ".join(f"{k} {v:.0f} s" for k, v in row["idle_s"].items())
         print(f"{row['workers']} worker(s): {row['wall_s']:.1f} s wall, {row['models']} models, "
               f"{row['models_per_min']:.1f} models/min, {row['jobs']} jobs on {row['actors']} actor processes, "
-              f"overhead {row['overhead_per_job_s'] * 1000:.0f} ms/job; idle worker time: {idle}")
+              f"overhead {row['overhead_per_job_s'] * 1000:.0f} ms/job (dispatch round trip median "
+              f"{row['dispatch_ms'][0]:.0f} ms, p90 {row['dispatch_ms'][1]:.0f} ms); idle worker time: {idle}")
     if len(rows) == 2:
         print(f"speed-up {rows[1]['workers']} vs {rows[0]['workers']} worker(s): "
               f"{rows[0]['wall_s'] / rows[1]['wall_s']:.2f}x")

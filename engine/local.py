@@ -34,7 +34,7 @@ def run_local(sched: Scheduler, worker: Worker, progress: RunProgress, max_attem
             failures += failures_for(dropped, sched, worker.sink.run_id, attempts[job])
             progress.job_failed("local", len(dropped))
             continue
-        sched.complete(job, set(result.trained))
+        sched.complete(job, set(result.trained), result.seconds)
         result.node = "local"
         progress.job_done(result)
     return failures

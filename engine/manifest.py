@@ -14,7 +14,6 @@ from engine.fs import Location
 from engine.plan import Plan
 from engine.sink import parquet_bytes
 from engine.store import ArtifactStore
-from engine.worker import arch_of
 
 
 def manifest_table(plan: Plan, store: ArtifactStore) -> pa.Table:
@@ -28,7 +27,7 @@ def manifest_table(plan: Plan, store: ArtifactStore) -> pa.Table:
             "role": node.role,
             "attack": node.attack,
             "attack_params": node.attack_params,
-            "arch": arch_of(node),
+            "arch": node.arch,
             "dataset": str(root.get("dataset")),
             "seed": int(root.get("seed")),
             "test_acc": info.get("test_acc"),

@@ -31,6 +31,14 @@ class ModelNode:
     def is_suspect(self) -> bool:
         return self.role in ("source", "positive", "negative")
 
+    @property
+    def arch(self) -> str:
+        """The architecture: set by the last step that builds a fresh network."""
+        for step in reversed(self.derivation.steps):
+            if step.get("arch") is not None:
+                return str(step.get("arch"))
+        raise ValueError(f"no architecture in {self.model_id}")
+
 
 @dataclass(frozen=True)
 class FingerprintJob:

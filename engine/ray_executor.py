@@ -164,7 +164,7 @@ def run_ray(sched: Scheduler, spec: RunSpec, run_dir: Location, options: dict[st
                     else:
                         give_up(job, f"worker lost {lost[job]} times: {type(err).__name__}", lost[job])
                     continue
-                sched.complete(job, set(result.trained))
+                sched.complete(job, set(result.trained), result.seconds)
                 progress.job_done(result)
                 served[actor] += 1
                 if served[actor] >= options["recycle_after"]:

@@ -8,9 +8,16 @@ Three kinds of job, each naming what it produces:
   is in memory; needs its parent and the fingerprints it is queried with.
 A job is ready once what it needs exists. A failed job fails everything downstream
 of it, which the run records instead of waiting forever.
+
+Among ready jobs, fingerprints go first (every query waits for them), then models
+others need, then suspects; within each, the longest expected job first, so that a
+slow MobileNet distillation does not start last and leave the other workers idle
+at the end. Expected seconds are learned as the run goes, per kind of job (an
+unseen kind counts as long, so its first instance runs early and is measured).
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -34,6 +41,8 @@ class Scheduler:
         self.fingerprints = set(stored_fingerprints)
         self.failed: dict[str, str] = {}  # output key -> reason
         self.running: set[Job] = set()
+        self._seconds: dict[tuple, list[float]] = defaultdict(list)  # kind of job -> measured seconds
+        self._kind_of_running: dict[Job, tuple] = {}
         by_model: dict[str, list[QueryJob]] = defaultdict(list)
         for q in pending:
             by_model[q.model_id].append(q)
@@ -66,36 +75,52 @@ class Scheduler:
     def _inputs_ready(self, model_id: str) -> bool:
         return self._inputs(model_id) <= self.models
 
+    def _kind_of_work(self, job: Job) -> tuple:
+        """Jobs of one kind take about as long: same method, or same architecture and last step,
+        and whether the model still has to be trained."""
+        if job.kind == "fingerprint":
+            return ("fingerprint", self.fp_jobs[job.key].method)
+        node = self.plan.nodes[job.key]
+        return (job.kind, job.key in self.models, node.arch, node.derivation.last.name)
+
+    def expected_seconds(self, job: Job) -> float:
+        seen = self._seconds.get(self._kind_of_work(job))
+        return sum(seen) / len(seen) if seen else math.inf
+
     def ready(self) -> list[Job]:
-        """Ready jobs in priority order: what unblocks the most work comes first."""
-        out = []
+        """Ready jobs in priority order (see the module docstring)."""
+        tiers: list[list[Job]] = [[], [], []]
         for fid, needs in self.fp_needs.items():
             if needs <= self.models:
-                out.append(Job("fingerprint", fid))
+                tiers[0].append(Job("fingerprint", fid))
         for model_id, job in self.train_jobs.items():
             if self._inputs_ready(model_id):
-                out.append(job)
+                tiers[1].append(job)
         for model_id, job in self.query_jobs.items():
             fps = {q.fingerprint_id for q in job.queries}
             if self._inputs_ready(model_id) and fps <= self.fingerprints:
-                out.append(job)
+                tiers[2].append(job)
         busy = {r.key for r in self.running}
-        out = [job for job in out if job.key not in busy]  # one job at a time builds a given model
-        if not out and self.fp_jobs:  # a worker would idle while fingerprints are made: train suspects early
-            out = [Job("train", model_id) for model_id in self.query_jobs
-                   if model_id not in self.models and model_id not in busy and self._inputs_ready(model_id)]
-        return out
+        tiers = [[job for job in tier if job.key not in busy] for tier in tiers]  # one job builds a model
+        if not any(tiers) and self.fp_jobs:  # a worker would idle while fingerprints are made: train suspects
+            tiers[2] = [Job("train", model_id) for model_id in self.query_jobs
+                        if model_id not in self.models and model_id not in busy and self._inputs_ready(model_id)]
+        return [job for tier in tiers for job in sorted(tier, key=self.expected_seconds, reverse=True)]
 
     def next_job(self) -> Job | None:
         ready = self.ready()
         if not ready:
             return None
         self.running.add(ready[0])
+        self._kind_of_running[ready[0]] = self._kind_of_work(ready[0])
         return ready[0]
 
     # ----------------------------------------------------------------- outcomes
-    def complete(self, job: Job, trained: set[str] = frozenset()) -> None:
+    def complete(self, job: Job, trained: set[str] = frozenset(), seconds: float | None = None) -> None:
         self.running.discard(job)
+        kind_of_work = self._kind_of_running.pop(job, None)
+        if seconds is not None and kind_of_work is not None:
+            self._seconds[kind_of_work].append(seconds)
         self.models |= set(trained)
         if job.kind == "fingerprint":
             self.fingerprints.add(job.key)
@@ -111,10 +136,12 @@ class Scheduler:
     def retry(self, job: Job) -> None:
         """Put a job whose worker died back in the queue."""
         self.running.discard(job)
+        self._kind_of_running.pop(job, None)
 
     def fail(self, job: Job, reason: str) -> list[Job]:
         """Drop a job for good, and every job that needed its output; returns all dropped."""
         self.running.discard(job)
+        self._kind_of_running.pop(job, None)
         dropped = [job]
         self._drop(job)
         lost_models = {job.key} if job.kind != "fingerprint" else set()

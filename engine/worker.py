@@ -35,14 +35,6 @@ def task_of(node: ModelNode) -> str | None:
     return str(tasks[-1]) if tasks else None
 
 
-def arch_of(node: ModelNode) -> str:
-    """The architecture of a model: set by the last step that builds a fresh network."""
-    for step in reversed(node.derivation.steps):
-        if step.get("arch") is not None:
-            return str(step.get("arch"))
-    raise ValueError(f"no architecture in {node.model_id}")
-
-
 class Worker:
     def __init__(self, plan: Plan, store: ArtifactStore, sink: ShardSink, data: DataBundle,
                  device: torch.device | str = "cpu", cache_size: int = 8, on_event: Event | None = None):
@@ -87,7 +79,7 @@ class Worker:
         if task is not None:
             y_test = task_labels(task, y_test)
         info = {
-            "arch": arch_of(node),
+            "arch": node.arch,
             "input_shape": list(self.data.input_shape),
             "num_classes": int(model.head.out_features),
             "task": task,

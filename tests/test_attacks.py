@@ -2,7 +2,6 @@
 import pytest
 import torch
 
-from engine.worker import arch_of
 from zoo.attacks.prune import magnitude_prune, prunable_weights
 from zoo.fit import accuracy
 from zoo.spec import canonical, derive_seed
@@ -50,7 +49,7 @@ def arch_of_text(text):
     from engine.plan import ModelNode
 
     d = canonical(text)
-    return arch_of(ModelNode(str(d), d, None, "positive", "", "{}", "source", ""))
+    return ModelNode(str(d), d, None, "positive", "", "{}", "source", "").arch
 
 
 def test_pruning_zeroes_the_requested_share(source):

@@ -111,7 +111,7 @@ def toml_of(raw: dict) -> str:
         else:
             lines.append(f"{key} = {json.dumps(value)}")
     for name, table in tables:
-        lines.append(f"[{name}]" if not name.startswith("[") else f"[{name}]")
+        lines.append(f"[{name}]")  # "[methods]" is already bracketed: [[methods]]
         for key, value in table.items():
             if isinstance(value, dict):
                 inner = ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items())
@@ -140,8 +140,8 @@ def test_failing_job_is_recorded_and_actors_are_recycled(ray_cluster, local_run,
     store = ArtifactStore(out / "store")
     weights, sidecar = store._names("models", pruned.model_id)
     store.root.write_bytes(weights, b"\x00" * 64)
-    store.root.write_text(sidecar, '{"model_id": %s, "arch": "cnn", "input_shape": [1, 8, 8], "num_classes": 10}'
-                          % json.dumps(pruned.model_id))
+    store.root.write_text(sidecar, json.dumps({"model_id": pruned.model_id, "arch": "cnn",
+                                               "input_shape": [1, 8, 8], "num_classes": 10}))
     served = Counter()
     original = RunProgress.job_done
     monkeypatch.setattr(RunProgress, "job_done", lambda self, r: (served.update([r.pid]), original(self, r)))

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 from test_reports import GRID, auc_by_pairs, aruc_by_hand
-from test_reports_fixtures import NAMES, SCORES, write_engine_run
+from test_reports_fixtures import SCORES, write_engine_run
 
 from reports import compute_metrics, load_run
 from reports.bootstrap import Negatives, weighted_auc, weighted_aruc

@@ -105,3 +105,23 @@ def test_multi_step_owner_models_get_their_intermediates_trained(monkeypatch):
     owner = plan.fingerprints[0].owner_ids[0]
     trained = [j.key for j in order if j.kind == "train"]
     assert plan.nodes[owner].parent_id in trained and owner in trained
+
+
+def test_the_longest_expected_job_goes_first_once_its_kind_is_measured():
+    """An MLP suspect costs 5 s here and a CNN one 1 s: as soon as every ready suspect's kind
+    has been seen, the scheduler learns the means and hands out the slow ones first."""
+    plan = build_plan(build_spec(tiny_spec()))
+    sched = fresh(plan)
+    cost = {"mlp": 5.0, "cnn": 1.0}
+    informed = 0
+    while not sched.finished():
+        ready = [j for j in sched.ready() if j.kind == "query"]
+        job = sched.next_job()
+        expected = [sched.expected_seconds(j) for j in ready]
+        if job.kind == "query" and ready and max(expected) < float("inf"):
+            informed += 1
+            assert sched.expected_seconds(job) == max(expected)
+            assert sched.expected_seconds(job) in cost.values()  # the mean of what was measured
+        seconds = cost[plan.nodes[job.key].arch] if job.kind != "fingerprint" else 3.0
+        sched.complete(job, seconds=seconds)
+    assert informed >= 3
