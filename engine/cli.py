@@ -33,21 +33,35 @@ def _cmd_run(args) -> int:
         for failure in result.failures[:10]:
             what = failure.method or (failure.model_id or "")[:70]
             console.print(f"  {failure.job} {what}: {failure.error}")
-    if isinstance(result.run_dir, str):  # a run on a remote file system: report from a local copy
-        console.print(f"results are at {result.run_dir}; copy or mount them locally for `fpbench report`")
+    try:  # a run at a URI is summarised from a local mirror of its tables
+        tables = load_run(_local_run(str(result.run_dir), None))
+    except ValueError as err:
+        console.print(f"results are at {result.run_dir}; no summary: {err}")
         return 3 if result.failures else 0
-    tables = load_run(result.run_dir)
     print_metrics(compute_metrics(tables.scores, tables.models, tables.run_id, resamples=0), Console())
     console.print(f"full report: fpbench report {result.run_dir}")
     return 3 if result.failures else 0
 
 
+def _local_run(where: str, mirror: str | None) -> Path:
+    """A run directory to read: `where` itself, or a local mirror of a run at a URI."""
+    from reports.remote import default_mirror, is_uri, mirror_run
+
+    if not is_uri(where):
+        return Path(where)
+    local = mirror_run(where, mirror or default_mirror(where))
+    console.print(f"mirrored the result tables of {where} into {local}")
+    return local
+
+
 def _cmd_report(args) -> int:
     from reports import build_report
+    from reports.remote import is_uri, upload_report
     from reports.table import print_metrics
 
     try:
-        report = build_report(Path(args.run_dir), out_dir=args.out, min_count=args.min_count, resamples=args.resamples)
+        run_dir = _local_run(args.run_dir, args.local)
+        report = build_report(run_dir, out_dir=args.out, min_count=args.min_count, resamples=args.resamples)
     except ValueError as err:  # not a run directory, or an unusable run.json / models.parquet
         console.print(f"[bold red]error:[/] {err}")
         return 2
@@ -55,6 +69,8 @@ def _cmd_report(args) -> int:
     for warning in report.warnings:
         console.print(f"[bold yellow]warning:[/] {warning}")
     console.print(f"wrote {report.html_path}, {report.markdown_path.name} and Parquet exports in {report.out_dir}")
+    if is_uri(args.run_dir) and args.out is None:
+        console.print(f"and copied them to {upload_report(report.out_dir, args.run_dir)}")
     return 0
 
 
@@ -62,7 +78,8 @@ def _cmd_compare(args) -> int:
     from reports.compare import compare_runs, print_comparison
 
     try:
-        compared = compare_runs(args.run_dirs, min_count=args.min_count, resamples=args.resamples)
+        run_dirs = [_local_run(where, None) for where in args.run_dirs]
+        compared = compare_runs(run_dirs, min_count=args.min_count, resamples=args.resamples)
     except ValueError as err:
         console.print(f"[bold red]error:[/] {err}")
         return 2
@@ -122,15 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="metrics, RU curves and Parquet exports of a run directory",
                             description="Reduce a run directory to ARUC/AUC per method and attack; writes RUN_DIR/report/.")
-    report.add_argument("run_dir")
-    report.add_argument("--out", help="where to write the report (default RUN_DIR/report)")
+    report.add_argument("run_dir", help="a run directory, or a run's URI (s3://, gs://, file://, ...)")
+    report.add_argument("--out", help="where to write the report (default RUN_DIR/report; for a URI, the "
+                                      "mirror's report/, also copied to URI/report)")
+    report.add_argument("--local", help="for a URI: where to mirror its result tables "
+                                        "(default results/remote/<last part of the URI>)")
     report.add_argument("--min-count", type=int, default=3, help="flag cells with fewer positives or negatives than this")
     report.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the 95%% CIs (0: none)")
     report.set_defaults(func=_cmd_report)
 
     compare = sub.add_parser("compare", help="put the metrics of several run directories side by side",
                              description="Recompute every run's metrics with the same settings and print them side by side.")
-    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or URIs")
     compare.add_argument("--out", help="also write the stacked metrics (a `run` column added) to this Parquet file")
     compare.add_argument("--min-count", type=int, default=3, help="flag cells with fewer positives or negatives than this")
     compare.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the 95%% CIs (0: none)")
