@@ -8,11 +8,13 @@ went: before the first jobs, in the middle (actor start-up and recycling, waits 
 DAG) and at the end (the last jobs' tail).
 
     RAY_AUTH_MODE=disabled .venv/bin/python benchmarks/ray_throughput.py [SPEC] [WORKERS ...]
+
+On a machine with a GPU, `--actors-per-gpu 1 2 4` instead measures models per minute
+with that many actors sharing one GPU.
 """
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 
@@ -44,13 +46,13 @@ def dispatch_gaps(done: list[tuple[float, float, int]]) -> list[float]:
     return gaps
 
 
-def measure(spec_name: str, workers: int) -> dict:
+def measure(spec_name: str, executor: dict) -> dict:
     from engine.config import build_spec, load_toml
     from engine.progress import RunProgress
     from engine.run import run_spec
 
     raw = load_toml(spec_name)
-    raw["executor"] = {"kind": "ray", "workers": workers, "device": "cpu"}
+    raw["executor"] = {"kind": "ray", **executor}
     done: list[tuple[float, float, int]] = []  # (finished at, seconds inside the job, worker pid)
     original = RunProgress.job_done
 
@@ -69,31 +71,45 @@ def measure(spec_name: str, workers: int) -> dict:
     intervals = [(end - started - seconds, end - started) for end, seconds, _ in done]
     trained = result.events.get("trained", 0)
     gaps = sorted(dispatch_gaps(done))
+    workers = executor.get("workers") or executor["actors_per_gpu"]  # one GPU in the GPU sweep
     return {
+        "label": ", ".join(f"{k}={v}" for k, v in executor.items() if k != "device"),
         "dispatch_ms": (1000 * gaps[len(gaps) // 2], 1000 * gaps[int(len(gaps) * 0.9)]) if gaps else (0.0, 0.0),
-        "workers": workers, "wall_s": wall, "models": trained, "jobs": result.jobs_done,
+        "wall_s": wall, "models": trained, "jobs": result.jobs_done,
         "models_per_min": 60 * trained / wall, "actors": len({pid for _, _, pid in done}),
         "overhead_per_job_s": (wall * workers - result.busy_seconds) / max(result.jobs_done, 1),
         "idle_s": idle_split(intervals, wall, workers),
     }
 
 
-def main(spec_name: str = "default", *worker_counts: str) -> None:
+def main() -> None:
+    import argparse
+
     import ray
 
-    ray.init(num_cpus=2, log_to_driver=False)
-    rows = [measure(spec_name, int(w)) for w in (worker_counts or (1, 2))]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("spec", nargs="?", default="default")
+    parser.add_argument("workers", nargs="*", type=int, default=[1, 2], help="CPU worker counts to compare")
+    parser.add_argument("--actors-per-gpu", nargs="+", type=int,
+                        help="instead: one GPU, this many actors sharing it (e.g. 1 2 4)")
+    args = parser.parse_args()
+    if args.actors_per_gpu:
+        ray.init(num_gpus=1, log_to_driver=False)
+        executors = [{"device": "cuda", "actors_per_gpu": k} for k in args.actors_per_gpu]
+    else:
+        ray.init(num_cpus=2, log_to_driver=False)
+        executors = [{"device": "cpu", "workers": w} for w in args.workers]
+    rows = [measure(args.spec, executor) for executor in executors]
     for row in rows:
         idle = ", ".join(f"{k} {v:.0f} s" for k, v in row["idle_s"].items())
-        print(f"{row['workers']} worker(s): {row['wall_s']:.1f} s wall, {row['models']} models, "
+        print(f"{row['label']}: {row['wall_s']:.1f} s wall, {row['models']} models, "
               f"{row['models_per_min']:.1f} models/min, {row['jobs']} jobs on {row['actors']} actor processes, "
               f"overhead {row['overhead_per_job_s'] * 1000:.0f} ms/job (dispatch round trip median "
               f"{row['dispatch_ms'][0]:.0f} ms, p90 {row['dispatch_ms'][1]:.0f} ms); idle worker time: {idle}")
-    if len(rows) == 2:
-        print(f"speed-up {rows[1]['workers']} vs {rows[0]['workers']} worker(s): "
-              f"{rows[0]['wall_s'] / rows[1]['wall_s']:.2f}x")
+    for row in rows[1:]:
+        print(f"speed-up {row['label']} vs {rows[0]['label']}: {rows[0]['wall_s'] / row['wall_s']:.2f}x")
     ray.shutdown()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main()
