@@ -45,7 +45,7 @@ def _cmd_run(args) -> int:
 
 def _local_run(where: str, mirror: str | None) -> Path:
     """A run directory to read: `where` itself, or a local mirror of a run at a URI."""
-    from reports.remote import default_mirror, is_uri, mirror_run
+    from engine.mirror import default_mirror, is_uri, mirror_run
 
     if not is_uri(where):
         return Path(where)
@@ -56,7 +56,7 @@ def _local_run(where: str, mirror: str | None) -> Path:
 
 def _cmd_report(args) -> int:
     from reports import build_report
-    from reports.remote import is_uri, upload_report
+    from engine.mirror import is_uri, upload_report
     from reports.table import print_metrics
 
     try:

@@ -42,7 +42,6 @@ class Scheduler:
         self.failed: dict[str, str] = {}  # output key -> reason
         self.running: set[Job] = set()
         self._seconds: dict[tuple, list[float]] = defaultdict(list)  # kind of job -> measured seconds
-        self._kind_of_running: dict[Job, tuple] = {}
         by_model: dict[str, list[QueryJob]] = defaultdict(list)
         for q in pending:
             by_model[q.model_id].append(q)
@@ -112,15 +111,13 @@ class Scheduler:
         if not ready:
             return None
         self.running.add(ready[0])
-        self._kind_of_running[ready[0]] = self._kind_of_work(ready[0])
         return ready[0]
 
     # ----------------------------------------------------------------- outcomes
     def complete(self, job: Job, trained: set[str] = frozenset(), seconds: float | None = None) -> None:
         self.running.discard(job)
-        kind_of_work = self._kind_of_running.pop(job, None)
-        if seconds is not None and kind_of_work is not None:
-            self._seconds[kind_of_work].append(seconds)
+        if seconds is not None:  # its kind is still what it was at dispatch: nothing is marked done yet
+            self._seconds[self._kind_of_work(job)].append(seconds)
         self.models |= set(trained)
         if job.kind == "fingerprint":
             self.fingerprints.add(job.key)
@@ -136,12 +133,10 @@ class Scheduler:
     def retry(self, job: Job) -> None:
         """Put a job whose worker died back in the queue."""
         self.running.discard(job)
-        self._kind_of_running.pop(job, None)
 
     def fail(self, job: Job, reason: str) -> list[Job]:
         """Drop a job for good, and every job that needed its output; returns all dropped."""
         self.running.discard(job)
-        self._kind_of_running.pop(job, None)
         dropped = [job]
         self._drop(job)
         lost_models = {job.key} if job.kind != "fingerprint" else set()
