@@ -6,9 +6,20 @@ pixels came from.
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+
+def sklearn_file(relative: str) -> Path:
+    """A data file scikit-learn ships, found without importing it (`sklearn.datasets` costs about
+    a second, paid by every worker process that starts)."""
+    spec = importlib.util.find_spec("sklearn")  # locates the package without running it
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the embedded data comes with scikit-learn: pip install scikit-learn")
+    return Path(spec.origin).parent / relative
 
 
 class DatasetError(ValueError):

@@ -1,23 +1,18 @@
 """scikit-learn's 8x8 digits: the embedded default that needs no download.
 
-The CSV that scikit-learn ships is read directly: importing `sklearn.datasets` costs
-about a second, paid by every worker process that starts.
+The CSV that scikit-learn ships is read directly (see `sklearn_file`).
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
-from zoo.datasets.base import ArraySet, LoadedDataset
+from zoo.datasets.base import ArraySet, LoadedDataset, sklearn_file
 
 
 def digits_csv() -> Path:
-    spec = importlib.util.find_spec("sklearn")  # locates the package without running it
-    if spec is None or spec.origin is None:
-        raise RuntimeError("the digits data set comes with scikit-learn: pip install scikit-learn")
-    return Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+    return sklearn_file("datasets/data/digits.csv.gz")
 
 
 def load_digits_dataset(root: str | None = None) -> LoadedDataset:

@@ -23,17 +23,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from zoo.datasets.base import sklearn_file
+
 MIN_SIDE = 16
 LUMA = (0.299, 0.587, 0.114)
 
 
+PHOTOS = ("china.jpg", "flower.jpg")  # scikit-learn's sample images, in load_sample_images' order
+
+
 @lru_cache(maxsize=1)
 def photos() -> tuple[torch.Tensor, ...]:
-    """The source photos as float32 3 x H x W tensors in [0, 1]."""
-    from sklearn.datasets import load_sample_images
+    """The source photos as float32 3 x H x W tensors in [0, 1], decoded straight from the JPEGs."""
+    from PIL import Image
 
-    images = load_sample_images().images
-    return tuple(torch.tensor(im[..., :3], dtype=torch.float32).permute(2, 0, 1) / 255.0 for im in images)
+    images = [np.asarray(Image.open(sklearn_file(f"datasets/images/{name}")).convert("RGB")) for name in PHOTOS]
+    return tuple(torch.tensor(im, dtype=torch.float32).permute(2, 0, 1) / 255.0 for im in images)
 
 
 def natural_patches(input_shape: tuple[int, int, int], n: int, seed: int) -> np.ndarray:
