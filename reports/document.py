@@ -22,6 +22,7 @@ from .paper import (
     margin_table,
 )
 from .tests_table import ALPHA
+from .winners import winner_lines
 
 DEFINITIONS = (
     "Scores are computed by each method in the worker at query time (its own score function, only the access "
@@ -98,6 +99,7 @@ def build_sections(analysis: Analysis, figures: dict[str, Figure]) -> list[Secti
     failed = analysis.failures
     by_arch = metrics.filter(pl.col("param") == "arch").height > 0
     return [
+        Section("Which method wins", tuple(winner_lines(metrics))),
         _summary(analysis),
         Section("Headline: every method against every attack", tables=(("", headline_table(metrics)),)),
         Section("Robustness and uniqueness", figures=(figures["ru"],)),

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .paper import INVALID_MARK, MAPPED_MARK, SMALL_MARK
+from .winners import winner_lines
 
 
 def _value(value: float | None, too_small: bool, suffix: str = "") -> Text:
@@ -92,3 +93,11 @@ def print_metrics(metrics: pl.DataFrame, console: Console | None = None) -> None
         console.print(
             f"[bold yellow]{INVALID_MARK} {method}: {count} NaN/inf score(s) excluded from its metrics[/]"
         )
+
+
+def print_winners(metrics: pl.DataFrame, console: Console | None = None) -> None:
+    """Which method wins under which attack, one line each: what a reader looks for first."""
+    console = console or Console()
+    console.print("[bold]Which method wins[/]")
+    for line in winner_lines(metrics):
+        console.print(f"  {line}")
