@@ -2,7 +2,9 @@
 
 `train` is the only root step; every other step is an attack applied to its parent
 model. Each kind declares its parameters with defaults (the schema that makes ids
-canonical) and an `apply` that builds the model. Kinds live one family per file and
+canonical) and either a `prepare` that says what to train (so the engine can train
+sibling models as one pack) or, for steps that are not one training task, an
+`apply` that builds the model. Kinds live one family per file and
 register with `@register_step` / `@register_attack`; `_MODULES` lets the registry
 import a family only when its name is first used.
 """
@@ -61,8 +63,24 @@ class StepKind:
     def check(cls, params: dict[str, Value]) -> None:
         """Cross-field or registry checks; raise DerivationError naming the parameter."""
 
+    def prepare(self, parent, params: dict[str, Value], ctx: StepContext):
+        """What to train, as a `zoo.fit.TrainTask`: the initialised model, its data and objective.
+
+        Steps that train one model on a fixed objective define this and inherit
+        `apply`; the engine may then train the task in a pack with its siblings.
+        """
+        raise NotImplementedError(f"step {self.name!r} defines neither prepare nor apply")
+
+    @classmethod
+    def packable(cls, params: dict[str, Value]) -> bool:
+        """Whether a model made by this step may train in a pack: its training is one `prepare`d task."""
+        return cls.apply is StepKind.apply
+
     def apply(self, parent, params: dict[str, Value], ctx: StepContext):
-        raise NotImplementedError
+        """Build the model; steps whose work is not a single training task override this."""
+        from zoo.fit import fit_many
+
+        return fit_many([self.prepare(parent, params, ctx)])[0]
 
 
 def get_step(name: str) -> type[StepKind]:

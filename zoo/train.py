@@ -9,7 +9,7 @@ import torch
 
 from zoo.archs import ARCHS, build_arch
 from zoo.datasets import DATASETS, SPLITS
-from zoo.fit import fit
+from zoo.fit import TrainTask
 from zoo.spec import DerivationError
 from zoo.steps import StepContext, StepKind, register_step
 
@@ -50,13 +50,13 @@ class Train(StepKind):
         if params["dataset"] != data.name:
             raise DerivationError(f"{self.name}() on {params['dataset']!r} but the run's data set is {data.name!r}")
 
-    def apply(self, parent, params, ctx: StepContext):
+    def prepare(self, parent, params, ctx: StepContext) -> TrainTask:
         data = ctx.data
         self.check_data(params, data)
         torch.manual_seed(ctx.seed)
         model = build_arch(params["arch"], data.input_shape, data.num_classes).to(ctx.device)
         split = params["split"]
-        return fit(
+        return TrainTask(
             model,
             data.x(split),
             data.y(split),

@@ -6,11 +6,13 @@ the default. The student is a fresh model, so `arch` is required.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from zoo.archs import ARCHS, build_arch
 from zoo.datasets import SPLITS
-from zoo.fit import fit, predict_logits
+from zoo.fit import TrainTask, predict_logits, soft_label_loss
 from zoo.spec import DerivationError
 from zoo.steps import StepContext, StepKind, register_attack
 
@@ -33,12 +35,12 @@ class Distill(StepKind):
         if params["temp"] <= 0:
             raise DerivationError("distill(temp=...) must be > 0")
 
-    def apply(self, parent, params, ctx: StepContext):
+    def prepare(self, parent, params, ctx: StepContext) -> TrainTask:
         x = ctx.data.x(params["data"])
         teacher_logits = predict_logits(parent, x)
         torch.manual_seed(ctx.seed)
         student = build_arch(params["arch"], ctx.data.input_shape, ctx.data.num_classes).to(ctx.device)
-        return fit(
+        return TrainTask(
             student,
             x,
             teacher_logits,
@@ -47,5 +49,5 @@ class Distill(StepKind):
             batch=params["batch"],
             opt=params["opt"],
             seed=ctx.seed,
-            temp=params["temp"],
+            criterion=partial(soft_label_loss, temp=params["temp"]),
         )

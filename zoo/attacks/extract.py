@@ -22,13 +22,15 @@ SAC re-initialises students that diverge; Adam at these sizes does not need it.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 
 from zoo.adversarial import pgd_linf
 from zoo.archs import ARCHS, build_arch
 from zoo.datasets import SPLITS
-from zoo.fit import fit, predict_logits, soft_label_loss
+from zoo.fit import TrainTask, fit, fit_many, predict_logits, soft_label_loss
 from zoo.spec import DerivationError
 from zoo.steps import StepContext, StepKind, register_attack
 
@@ -76,21 +78,30 @@ class Extract(StepKind):
             if params[key] < 1:
                 raise DerivationError(f"extract({key}={params[key]}) must be >= 1")
 
-    def apply(self, parent, params, ctx: StepContext):
+    @classmethod
+    def packable(cls, params) -> bool:
+        """Extract-Adv's second phase differentiates through the student itself: it trains alone."""
+        return params["kind"] != "adv"
+
+    def prepare(self, parent, params, ctx: StepContext) -> TrainTask:
+        """The student trained on the victim's answers (Extract-L / -P; the first phase of -Adv)."""
         x = ctx.data.x(params["data"])
         if params["augment"]:
             x = torch.cat([x, x.flip(-1)])
         answers = predict_logits(parent, x)
-        labels = answers.argmax(1)
         torch.manual_seed(ctx.seed)
         student = build_arch(params["arch"], ctx.data.input_shape, ctx.data.num_classes).to(ctx.device)
         train = dict(epochs=params["epochs"], lr=params["lr"], batch=params["batch"], opt=params["opt"], seed=ctx.seed)
         if params["kind"] == "p":
-            temp = params["temp"]
-            return fit(student, x, answers, loss=lambda m, i: extract_p_loss(m(x[i]), answers[i], temp), **train)
-        fit(student, x, labels, **train)
-        if params["kind"] == "l":
+            return TrainTask(student, x, answers, criterion=partial(extract_p_loss, temp=params["temp"]), **train)
+        return TrainTask(student, x, answers.argmax(1), **train)
+
+    def apply(self, parent, params, ctx: StepContext):
+        task = self.prepare(parent, params, ctx)
+        student = fit_many([task])[0]
+        if params["kind"] != "adv":
             return student
+        x, labels = task.x, task.targets
         eps, alpha, steps = params["adv_eps"], params["adv_alpha"], params["adv_steps"]
 
         def adversarial(model, index):
@@ -98,4 +109,5 @@ class Extract(StepKind):
             x_adv = pgd_linf(model, clean, y, eps, alpha, steps)  # from x itself, as SAC
             return F.cross_entropy(model(clean), y) + F.cross_entropy(model(x_adv), y)
 
-        return fit(student, x, labels, loss=adversarial, **{**train, "epochs": params["adv_epochs"]})
+        return fit(student, x, labels, loss=adversarial, epochs=params["adv_epochs"], lr=params["lr"],
+                   batch=params["batch"], opt=params["opt"], seed=ctx.seed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from zoo.datasets import SPLITS
-from zoo.fit import fit
+from zoo.fit import TrainTask
 from zoo.steps import StepContext, StepKind, register_attack
 
 
@@ -21,15 +21,14 @@ class FineTune(StepKind):
     summary = "fine-tune last layer / all layers, optionally re-initialising the last layer"
     tiny = "finetune(epochs=2)"
 
-    def apply(self, parent, params, ctx: StepContext):
+    def prepare(self, parent, params, ctx: StepContext) -> TrainTask:
         torch.manual_seed(ctx.seed)
         mode = params["mode"]
         if mode.startswith("rt"):
             parent.reset_head()
             parent.head.to(ctx.device)
-        trainable = parent.head.parameters() if mode.endswith("ll") else parent.parameters()
         split = params["data"]
-        return fit(
+        return TrainTask(
             parent,
             ctx.data.x(split),
             ctx.data.y(split),
@@ -38,5 +37,5 @@ class FineTune(StepKind):
             batch=params["batch"],
             opt=params["opt"],
             seed=ctx.seed,
-            params=trainable,
+            trainable="head" if mode.endswith("ll") else None,
         )

@@ -18,12 +18,14 @@ value of `data`. The budget defaults to 2,000 queries instead of 50k, digits sca
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from zoo.archs import ARCHS, build_arch
 from zoo.datasets import SPLITS
 from zoo.datasets.natural_patches import natural_patches
-from zoo.fit import fit, predict_logits
+from zoo.fit import TrainTask, predict_logits, soft_label_loss
 from zoo.spec import DerivationError
 from zoo.steps import StepContext, StepKind, register_attack
 
@@ -66,13 +68,13 @@ class Knockoff(StepKind):
         if params["lr"] <= 0:
             raise DerivationError(f"knockoff(lr={params['lr']}) must be > 0")
 
-    def apply(self, parent, params, ctx: StepContext):
+    def prepare(self, parent, params, ctx: StepContext) -> TrainTask:
         x = query_pool(params["data"], params["queries"], ctx)
         answers = predict_logits(parent, x)
         soft = params["labels"] == "soft"
         torch.manual_seed(ctx.seed)
         student = build_arch(params["arch"], ctx.data.input_shape, ctx.data.num_classes).to(ctx.device)
-        return fit(
+        return TrainTask(
             student,
             x,
             answers if soft else answers.argmax(1),
@@ -81,5 +83,5 @@ class Knockoff(StepKind):
             batch=params["batch"],
             opt=params["opt"],
             seed=ctx.seed,
-            temp=1.0 if soft else None,
+            **({"criterion": partial(soft_label_loss, temp=1.0)} if soft else {}),
         )

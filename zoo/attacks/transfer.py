@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from zoo.datasets import SPLITS
-from zoo.fit import fit
+from zoo.fit import TrainTask
 from zoo.steps import StepContext, StepKind, register_attack
 
 TASKS = {
@@ -38,14 +38,13 @@ class Transfer(StepKind):
     summary = "replace the head for another label set and train on it (Transfer-A / Transfer-L)"
     tiny = "transfer(task=coarse5,epochs=2)"
 
-    def apply(self, parent, params, ctx: StepContext):
+    def prepare(self, parent, params, ctx: StepContext) -> TrainTask:
         torch.manual_seed(ctx.seed)
         classes = TASKS[params["task"]][0]
         parent.reset_head(classes)
         parent.head.to(ctx.device)
-        trainable = parent.parameters() if params["mode"] == "all" else parent.head.parameters()
         split = params["data"]
-        return fit(
+        return TrainTask(
             parent,
             ctx.data.x(split),
             task_labels(params["task"], ctx.data.y(split)),
@@ -54,5 +53,5 @@ class Transfer(StepKind):
             batch=params["batch"],
             opt=params["opt"],
             seed=ctx.seed,
-            params=trainable,
+            trainable=None if params["mode"] == "all" else "head",
         )
