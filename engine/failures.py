@@ -59,5 +59,5 @@ def failures_for(dropped: "list[Job]", sched: "Scheduler", run_id: str, attempts
         elif job.kind == "query":
             rows += [Failure(run_id, job.kind, job.key, q.method, reason, attempts) for q in job.queries]
         else:
-            rows.append(Failure(run_id, job.kind, job.key, None, reason, attempts))
+            rows += [Failure(run_id, job.kind, model_id, None, reason, attempts) for model_id in job.models]
     return rows

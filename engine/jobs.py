@@ -33,7 +33,9 @@ def run_job(worker: Worker, job: Job) -> JobResult:
     worker.on_event = record
     started = time.perf_counter()
     try:
-        if job.kind == "train":
+        if job.members:
+            worker.train_pack(job.members)
+        elif job.kind == "train":
             worker.model(job.key)
         elif job.kind == "fingerprint":
             worker.fingerprint(next(f for f in worker.plan.fingerprints if f.fingerprint_id == job.key))

@@ -37,6 +37,8 @@ def manifest_table(plan: Plan, store: ArtifactStore) -> pa.Table:
             "source_id": node.source_id,
             "created_at": info.get("created_at"),
             "lineage": node.lineage,
+            "pack_id": info.get("pack_id"),
+            "pack_size": info.get("pack_size"),
         })
     return pa.Table.from_pylist(rows, schema=schema.MODELS)
 

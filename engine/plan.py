@@ -2,9 +2,9 @@
 
 Model nodes are every prefix of every suspect's derivation (a pruned-then-fine-tuned
 copy needs the pruned model first), deduplicated by id. Fingerprint jobs are one per
-method; query jobs one per (suspect, method). Ids are derivation strings and hashes,
-so the same spec always gives the same plan and a finished job is recognised on
-re-run.
+method; query jobs one per (suspect, method); packs group sibling models that train
+together. Ids are derivation strings and hashes, so the same spec always gives the
+same plan and a finished job is recognised on re-run.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 from engine.config import RunSpec
+from engine.packs import group_packs
 from zoo.spec import Derivation, Step, canonical
 
 
@@ -64,6 +65,7 @@ class Plan:
     nodes: dict[str, ModelNode] = field(default_factory=dict)  # insertion order is topological
     fingerprints: list[FingerprintJob] = field(default_factory=list)
     queries: list[QueryJob] = field(default_factory=list)
+    packs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # model id -> the pack it trains in
 
     def suspects(self) -> list[ModelNode]:
         return [n for n in self.nodes.values() if n.is_suspect]
@@ -121,7 +123,8 @@ def owned_by_independent(steps: tuple[Step, ...]) -> tuple[Step, ...]:
     )
 
 
-def build_plan(spec: RunSpec) -> Plan:
+def build_plan(spec: RunSpec, pack: int = 1) -> Plan:
+    """The run's DAG; `pack` > 1 lets sibling models train together (see engine.packs)."""
     from methods import get_method
 
     plan = Plan(run_id=run_id_of(spec))
@@ -158,6 +161,7 @@ def build_plan(spec: RunSpec) -> Plan:
         )
         plan.queries += [QueryJob(n.model_id, m.label, fp_id) for n in plan.suspects()
                          if n.role == "negative" or n.source_id == source_id]
+    plan.packs = group_packs(plan.nodes.values(), pack)
     return plan
 
 

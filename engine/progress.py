@@ -53,6 +53,8 @@ class RunProgress:
         self._node_line(result.node)
 
     def job_failed(self, node: str, count: int) -> None:
+        if not count:  # a dissolved pack: its members try again alone
+            return
         self.events["failed"] += count
         self.per_node[node]["failed"] += count
         self.progress.update(self.failed, visible=True, advance=count)

@@ -2,7 +2,9 @@
 
 Three kinds of job, each naming what it produces:
 - `train`: a model needed by others (the source, owner-side models, intermediates)
-  or a suspect trained early while fingerprints are still being made;
+  or a suspect trained early while fingerprints are still being made; or a pack of
+  sibling models (the plan's packs) trained together, suspects included, whose
+  queries then wait for the pack;
 - `fingerprint`: needs its source and the method's owner-side models;
 - `query`: a suspect, trained if needed and queried by every pending method while it
   is in memory; needs its parent and the fingerprints it is queried with.
@@ -27,11 +29,19 @@ from engine.plan import Plan, QueryJob
 @dataclass(frozen=True)
 class Job:
     kind: str  # train | fingerprint | query
-    key: str  # model_id or fingerprint_id
+    key: str  # model_id, fingerprint_id, or "pack:<id>"
     queries: tuple[QueryJob, ...] = ()
+    members: tuple[str, ...] = ()  # a pack's models still to train
 
     def describe(self) -> str:
+        if self.members:
+            return f"train pack of {len(self.members)} ({self.members[0][:60]}, ...)"
         return f"{self.kind} {self.key[:80]}"
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The models this job builds or queries."""
+        return self.members or (() if self.kind == "fingerprint" else (self.key,))
 
 
 class Scheduler:
@@ -61,7 +71,15 @@ class Scheduler:
             source_id = plan.nodes[model_id].source_id
             if source_id != model_id:
                 required.update({source_id, *plan.ancestors(source_id)})
-        self.train_jobs = {m: Job("train", m) for m in required if m not in self.models}
+        self.required = required - self.models
+        to_build = {*self.required, *self.query_jobs} - self.models
+        self.packed: dict[str, str] = {}  # model id -> key of the pack job that trains it
+        self.train_jobs: dict[str, Job] = {}
+        for model_id in sorted(to_build):
+            members = tuple(m for m in plan.packs.get(model_id, ()) if m in to_build)
+            if len(members) > 1 and model_id not in self.packed:  # a resumed pack trains only what is missing
+                self._add_pack(members)
+        self.train_jobs.update({m: Job("train", m) for m in self.required if m not in self.packed})
 
     # ----------------------------------------------------------------- readiness
     def _inputs(self, model_id: str) -> set[str]:
@@ -71,16 +89,24 @@ class Scheduler:
         node = self.plan.nodes[model_id]
         return {node.parent_id, node.source_id} - {None, model_id}
 
-    def _inputs_ready(self, model_id: str) -> bool:
-        return self._inputs(model_id) <= self.models
+    def _needs(self, job: Job) -> set[str]:
+        """The models that must exist before `job` starts; a packed suspect's query waits for its pack."""
+        if job.members:
+            return set().union(*(self._inputs(m) for m in job.members)) - set(job.members)
+        if job.kind == "query" and job.key in self.packed:
+            return self._inputs(job.key) | {job.key}
+        return self._inputs(job.key)
+
+    def _ready(self, job: Job) -> bool:
+        return self._needs(job) <= self.models
 
     def _kind_of_work(self, job: Job) -> tuple:
         """Jobs of one kind take about as long: same method, or same architecture and last step,
         and whether the model still has to be trained."""
         if job.kind == "fingerprint":
             return ("fingerprint", self.fp_jobs[job.key].method)
-        node = self.plan.nodes[job.key]
-        return (job.kind, job.key in self.models, node.arch, node.derivation.last.name)
+        node = self.plan.nodes[job.models[0]]
+        return (job.kind, len(job.members), job.key in self.models, node.arch, node.derivation.last.name)
 
     def expected_seconds(self, job: Job) -> float:
         seen = self._seconds.get(self._kind_of_work(job))
@@ -92,18 +118,18 @@ class Scheduler:
         for fid, needs in self.fp_needs.items():
             if needs <= self.models:
                 tiers[0].append(Job("fingerprint", fid))
-        for model_id, job in self.train_jobs.items():
-            if self._inputs_ready(model_id):
+        for job in self.train_jobs.values():
+            if self._ready(job):
                 tiers[1].append(job)
-        for model_id, job in self.query_jobs.items():
+        for job in self.query_jobs.values():
             fps = {q.fingerprint_id for q in job.queries}
-            if self._inputs_ready(model_id) and fps <= self.fingerprints:
+            if self._ready(job) and fps <= self.fingerprints:
                 tiers[2].append(job)
         busy = {r.key for r in self.running}
         tiers = [[job for job in tier if job.key not in busy] for tier in tiers]  # one job builds a model
         if not any(tiers) and self.fp_jobs:  # a worker would idle while fingerprints are made: train suspects
-            tiers[2] = [Job("train", model_id) for model_id in self.query_jobs
-                        if model_id not in self.models and model_id not in busy and self._inputs_ready(model_id)]
+            early = [Job("train", m) for m in self.query_jobs if m not in self.models and m not in self.packed]
+            tiers[2] = [job for job in early if job.key not in busy and self._ready(job)]
         return [job for tier in tiers for job in sorted(tier, key=self.expected_seconds, reverse=True)]
 
     def next_job(self) -> Job | None:
@@ -124,7 +150,7 @@ class Scheduler:
             self.fp_jobs.pop(job.key, None)
             self.fp_needs.pop(job.key, None)
         elif job.kind == "train":
-            self.models.add(job.key)
+            self.models.update(job.models)
             self.train_jobs.pop(job.key, None)
         else:
             self.models.add(job.key)
@@ -135,11 +161,18 @@ class Scheduler:
         self.running.discard(job)
 
     def fail(self, job: Job, reason: str) -> list[Job]:
-        """Drop a job for good, and every job that needed its output; returns all dropped."""
+        """Drop a job for good, and every job that needed its output; returns all dropped.
+
+        A pack that keeps failing is dissolved instead: the fault may be one member's,
+        so each member tries again alone and only a member that fails alone is dropped.
+        """
         self.running.discard(job)
+        if len(job.members) > 1:
+            self._dissolve(job)
+            return []
         dropped = [job]
         self._drop(job)
-        lost_models = {job.key} if job.kind != "fingerprint" else set()
+        lost_models = set(job.models)
         lost_fps = {job.key} if job.kind == "fingerprint" else set()
         changed = True
         while changed:
@@ -151,15 +184,42 @@ class Scheduler:
                     self._drop(dropped[-1])
                     changed = True
             for waiting in [*self.train_jobs.values(), *self.query_jobs.values()]:
+                hit = {m for m in waiting.members if self._inputs(m) & lost_models}
+                if hit and len(hit) < len(waiting.members):  # pack mates that lost nothing still train
+                    self._repack(waiting, hit)
+                    changed = True
+                    continue
                 fps = {q.fingerprint_id for q in waiting.queries}
-                if self._inputs(waiting.key) & lost_models or fps & lost_fps:
-                    lost_models.add(waiting.key)
+                if self._needs(waiting) & lost_models or fps & lost_fps:
+                    lost_models.update(waiting.models)
                     dropped.append(waiting)
                     self._drop(waiting)
                     changed = True
         for lost in dropped:
-            self.failed[lost.key] = reason if lost is job else f"needs {job.describe()}, which failed"
+            for key in (lost.key, *lost.members):
+                self.failed[key] = reason if lost is job else f"needs {job.describe()}, which failed"
         return dropped
+
+    def _repack(self, pack: Job, leaving: set[str]) -> None:
+        """Dissolve a waiting pack and pack again those members not `leaving` it."""
+        self._dissolve(pack)
+        rest = tuple(m for m in pack.members if m not in leaving)
+        if len(rest) > 1:
+            for model_id in rest:
+                self.train_jobs.pop(model_id, None)
+            self._add_pack(rest)
+
+    def _dissolve(self, pack: Job) -> None:
+        self.train_jobs.pop(pack.key, None)
+        for model_id in pack.members:
+            del self.packed[model_id]
+            if model_id in self.required:  # a suspect alone is trained by its query job
+                self.train_jobs[model_id] = Job("train", model_id)
+
+    def _add_pack(self, members: tuple[str, ...]) -> None:
+        job = Job("train", f"pack:{members[0]}", members=members)
+        self.train_jobs[job.key] = job
+        self.packed.update({model_id: job.key for model_id in members})
 
     def _drop(self, job: Job) -> None:
         if job.kind == "fingerprint":
@@ -169,6 +229,9 @@ class Scheduler:
             self.train_jobs.pop(job.key, None)
         else:
             self.query_jobs.pop(job.key, None)
+
+    def jobs_left(self) -> int:
+        return len(self.fp_jobs) + len(self.train_jobs) + len(self.query_jobs) + len(self.running)
 
     def finished(self) -> bool:
         return not (self.fp_jobs or self.train_jobs or self.query_jobs) and not self.running

@@ -41,5 +41,7 @@ MODELS = pa.schema(
         ("source_id", pa.string()),
         ("created_at", pa.string()),
         ("lineage", pa.string()),
+        ("pack_id", pa.string()),  # the pack the model trained in (null: alone); see engine/packs.py
+        ("pack_size", pa.int64()),  # how many models trained together with it, itself included
     ]
 )

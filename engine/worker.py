@@ -15,6 +15,7 @@ from typing import Callable
 
 import torch
 
+from engine.packs import pack_id
 from engine.plan import FingerprintJob, ModelNode, Plan, QueryJob
 from engine.sink import ShardSink
 from engine.store import ArtifactStore
@@ -22,7 +23,7 @@ from methods import get_method
 from methods.base import Fingerprint, OwnerContext
 from zoo.attacks.transfer import task_labels
 from zoo.data import DataBundle
-from zoo.fit import accuracy, predict_logits
+from zoo.fit import fit_many, predict_logits
 from zoo.spec import derive_seed
 from zoo.steps import StepContext, get_step
 
@@ -66,41 +67,69 @@ class Worker:
 
     def _derive(self, node: ModelNode) -> torch.nn.Module:
         step = node.derivation.last
-        kind = get_step(step.name)
-        parent = None
-        if node.parent_id is not None:
-            parent = copy.deepcopy(self.model(node.parent_id))  # attacks change their input
         started = time.perf_counter()
-        ctx = StepContext(self.data, self.device, derive_seed(node.derivation))
-        model = kind().apply(parent, step.as_dict(), ctx).eval()
-        seconds = time.perf_counter() - started
+        model = get_step(step.name)().apply(self._parent_copy(node), step.as_dict(), self._context(node)).eval()
+        self._save(node, model, time.perf_counter() - started)
+        return model
+
+    def train_pack(self, model_ids: tuple[str, ...]) -> None:
+        """Train a pack's members as one network and store each; members already stored are skipped."""
+        nodes = [self.plan.nodes[m] for m in model_ids if not self.store.has_model(m)]
+        if not nodes:
+            return
+        started = time.perf_counter()
+        tasks = []
+        for node in nodes:
+            step = node.derivation.last
+            tasks.append(get_step(step.name)().prepare(self._parent_copy(node), step.as_dict(), self._context(node)))
+        models = fit_many(tasks)
+        seconds = (time.perf_counter() - started) / len(nodes)
+        pack = {"pack_id": pack_id(self.plan.packs.get(nodes[0].model_id, model_ids)), "pack_size": len(nodes)}
+        for node, model in zip(nodes, models):
+            self._save(node, model.eval(), seconds, pack)
+            self._remember(node.model_id, model)
+
+    def _parent_copy(self, node: ModelNode) -> torch.nn.Module | None:
+        if node.parent_id is None:
+            return None
+        return copy.deepcopy(self.model(node.parent_id))  # attacks change their input
+
+    def _context(self, node: ModelNode) -> StepContext:
+        return StepContext(self.data, self.device, derive_seed(node.derivation))
+
+    def _save(self, node: ModelNode, model: torch.nn.Module, seconds: float, pack: dict | None = None) -> None:
+        """Store a freshly built model with what the manifest reports about it."""
+        kind = get_step(node.derivation.last.name)
         task = task_of(node)
-        x_test, y_test = self.data.x("test"), self.data.y("test")
+        y_test = self.data.y("test")
         if task is not None:
             y_test = task_labels(task, y_test)
+        x_test = self.data.x("test")
+        if not len(x_test):
+            raise ValueError(f"data set {self.data.name!r} has an empty test split: models cannot be evaluated")
+        labels = predict_logits(model, x_test).argmax(1)  # one pass for accuracy and agreement
         info = {
             "arch": node.arch,
             "input_shape": list(self.data.input_shape),
             "num_classes": int(model.head.out_features),
             "task": task,
             "dataset": self.data.name,
-            "test_acc": accuracy(model, x_test, y_test),
-            "agreement": None if task is not None else self._agreement(model, node),
+            "test_acc": (labels == y_test).float().mean().item(),
+            "agreement": None if task is not None else self._agreement(labels, node, model),
             "train_seconds": seconds,
             "step_version": kind.version,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **(pack or {"pack_id": None, "pack_size": 1}),
         }
         self.store.save_model(node.model_id, model, info)
         self.on_event("trained", node.model_id)
-        return model
 
-    def _agreement(self, model: torch.nn.Module, node: ModelNode) -> float:
-        """Share of test images on which a model gives the source's label."""
-        mine = predict_logits(model, self.data.x("test")).argmax(1)
+    def _agreement(self, labels: torch.Tensor, node: ModelNode, model: torch.nn.Module) -> float:
+        """Share of test images on which a model (whose test `labels` are given) gives the source's label."""
         if node.source_id not in self._source_labels:
             source = model if node.model_id == node.source_id else self.model(node.source_id)
             self._source_labels[node.source_id] = predict_logits(source, self.data.x("test")).argmax(1)
-        return (mine == self._source_labels[node.source_id]).float().mean().item()
+        return (labels == self._source_labels[node.source_id]).float().mean().item()
 
     # ------------------------------------------------------------ fingerprints
     def fingerprint(self, job: FingerprintJob) -> Fingerprint:

@@ -15,11 +15,12 @@ def drain(sched, fail_key=None):
     while not sched.finished():
         job = sched.next_job()
         assert job is not None, "nothing ready but not finished: the DAG is stuck"
-        node = sched.plan.nodes.get(job.key)
-        if job.kind in ("train", "query") and node.parent_id:
-            assert node.parent_id in sched.models
-        if job.kind in ("train", "query") and job.key not in sched.models:
-            assert node.source_id in sched.models | {job.key}, "built before the source it is compared with"
+        for model_id in job.models:
+            node = sched.plan.nodes[model_id]
+            if node.parent_id:
+                assert node.parent_id in sched.models
+            if model_id not in sched.models:
+                assert node.source_id in sched.models | set(job.models), "built before the source it is compared with"
         if job.kind == "query":
             assert {q.fingerprint_id for q in job.queries} <= sched.fingerprints
         if job.key == fail_key:
