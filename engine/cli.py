@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -19,9 +20,11 @@ def _cmd_run(args) -> int:
     from engine.run import run_spec
     from reports.load import load_run
     from reports.metrics import compute_metrics
-    from reports.table import print_metrics
+    from reports.table import print_metrics, print_winners
 
     spec = load_spec(args.spec)
+    chosen = {key: value for key, value in (("workers", args.workers), ("pack", args.pack)) if value is not None}
+    spec = replace(spec, executor_options={**spec.executor_options, **chosen})
     result = run_spec(spec, out=args.out, show_progress=not args.quiet, executor=args.executor, address=args.address)
     events = result.events
     console.print(
@@ -38,7 +41,9 @@ def _cmd_run(args) -> int:
     except ValueError as err:
         console.print(f"results are at {result.run_dir}; no summary: {err}")
         return 3 if result.failures else 0
-    print_metrics(compute_metrics(tables.scores, tables.models, tables.run_id, resamples=0), Console())
+    metrics = compute_metrics(tables.scores, tables.models, tables.run_id, resamples=0)
+    print_metrics(metrics, Console())
+    print_winners(metrics, Console())
     console.print(f"full report: fpbench report {result.run_dir}")
     return 3 if result.failures else 0
 
@@ -57,7 +62,7 @@ def _local_run(where: str, mirror: str | None) -> Path:
 def _cmd_report(args) -> int:
     from reports import build_report
     from engine.mirror import is_uri, upload_report
-    from reports.table import print_metrics
+    from reports.table import print_metrics, print_winners
 
     try:
         run_dir = _local_run(args.run_dir, args.local)
@@ -66,6 +71,7 @@ def _cmd_report(args) -> int:
         console.print(f"[bold red]error:[/] {err}")
         return 2
     print_metrics(report.metrics, Console())
+    print_winners(report.metrics, Console())
     for warning in report.warnings:
         console.print(f"[bold yellow]warning:[/] {warning}")
     console.print(f"wrote {report.html_path}, {report.markdown_path.name} and Parquet exports in {report.out_dir}")
@@ -123,6 +129,17 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _count(low: int):
+    """An argparse type: an integer of at least `low`."""
+
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        return int(text)
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fpbench", description="Benchmark DNN ownership verification methods against stolen-model attacks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", choices=["local", "ray"], help="override the spec's executor.kind")
     run.add_argument("--address", help="Ray cluster address for --executor ray: 'auto' or HOST:PORT "
                                        "(default: the spec's executor.address, else a local Ray instance)")
+    run.add_argument("--workers", type=_count(1), help="override executor.workers: worker processes "
+                                                        "(local) or actors (ray); default every core")
+    run.add_argument("--pack", type=_count(1), help="override executor.pack: sibling models trained as one "
+                                                     "network (1 = each alone; default 4 on CPU, 64 on a GPU)")
     run.set_defaults(func=_cmd_run)
 
     report = sub.add_parser("report", help="metrics, RU curves and Parquet exports of a run directory",

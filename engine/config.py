@@ -50,7 +50,7 @@ class RunSpec:
     methods: tuple[MethodSpec, ...]
     executor: str
     device: str
-    executor_options: dict[str, Any]  # address, workers, actors_per_gpu, recycle_after, max_attempts, job_timeout_s
+    executor_options: dict[str, Any]  # address, workers, pack, actors_per_gpu, recycle_after, max_attempts, job_timeout_s
     resolved: dict[str, Any]  # the merged TOML, for provenance
 
     def independent_root(self, arch: str, seed: int) -> str:
@@ -65,7 +65,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "source": {"arch": str, **{k: (int, float, str) for k in TRAIN_KEYS}},
     "attacks": {"list": list},
     "negatives": {"archs": list, "seeds": (list, dict), "mirror": bool, "derived": list},
-    "executor": {"kind": str, "device": str, "address": str, "workers": int, "actors_per_gpu": int,
+    "executor": {"kind": str, "device": str, "address": str, "workers": int, "pack": int, "actors_per_gpu": int,
                  "recycle_after": int, "max_attempts": int, "job_timeout_s": (int, float)},
 }
 
@@ -153,14 +153,14 @@ def _independent_models(negatives: dict, archs: list[str]) -> tuple[tuple[str, i
     return tuple((arch, seed) for arch in chosen for seed in _seed_list("negatives.seeds", seeds))
 
 
-EXECUTOR_DEFAULTS = {"address": "", "workers": 0, "actors_per_gpu": 1, "recycle_after": 25,
+EXECUTOR_DEFAULTS = {"address": "", "workers": 0, "pack": 0, "actors_per_gpu": 1, "recycle_after": 25,
                      "max_attempts": 2, "job_timeout_s": 3600.0}
 
 
 def _executor_options(table: dict) -> dict[str, Any]:
     options = {**EXECUTOR_DEFAULTS, **{k: v for k, v in table.items() if k in EXECUTOR_DEFAULTS}}
-    for key in ("workers", "actors_per_gpu", "recycle_after", "max_attempts", "job_timeout_s"):
-        low = 0 if key == "workers" else 1
+    for key in ("workers", "pack", "actors_per_gpu", "recycle_after", "max_attempts", "job_timeout_s"):
+        low = 0 if key in ("workers", "pack") else 1
         if options[key] < low:
             raise SpecError(f"executor.{key}", f"must be >= {low}, got {options[key]!r}")
     return options

@@ -86,6 +86,12 @@ def actor_options(options: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
     return count, {"num_cpus": 1}, 1.0
 
 
+def cluster_device(options: dict[str, Any]) -> str:
+    """What `device = "auto"` means on this cluster: cuda when it has GPUs."""
+    connect(options["address"])
+    return "cuda" if ray.cluster_resources().get("GPU", 0) else "cpu"
+
+
 def connect(address: str) -> None:
     if not ray.is_initialized():
         ray.init(address=address or None, log_to_driver=False,

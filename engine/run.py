@@ -42,6 +42,19 @@ def pick_device(choice: str) -> str:
     return choice
 
 
+CPU_PACK, GPU_PACK = 4, 64  # models per pack when the spec leaves it to the device (executor.pack = 0)
+
+
+def pack_size(spec: RunSpec, device: str) -> int:
+    """How many sibling models train as one network: what the spec says, else what suits the device.
+
+    On a CPU a handful of models fills the cores' vector units; a GPU needs dozens of
+    small models before it stops idling between kernels.
+    """
+    chosen = spec.executor_options["pack"]
+    return chosen or (GPU_PACK if device == "cuda" else CPU_PACK)
+
+
 def scheduler_for(plan: Plan, store: ArtifactStore, sink: ShardSink) -> Scheduler:
     """What is left to do: queries without a shard, and the models and fingerprints they need."""
     pending = [q for q in plan.queries if not sink.is_done(q.method, q.model_id)]
@@ -52,12 +65,19 @@ def scheduler_for(plan: Plan, store: ArtifactStore, sink: ShardSink) -> Schedule
 
 def run_spec(spec: RunSpec, out: str | Path | None = None, show_progress: bool = True,
              executor: str | None = None, address: str | None = None) -> RunResult:
-    plan = build_plan(spec)
+    kind = executor or spec.executor
+    options = {**spec.executor_options, **({"address": address} if address else {})}
+    if kind == "ray":
+        from engine.ray_executor import cluster_device
+
+        device = spec.device  # each actor resolves "auto" on its own node
+        planned_for = cluster_device(options) if device == "auto" else device
+    else:
+        device = planned_for = pick_device(spec.device)
+    plan = build_plan(spec, pack=pack_size(spec, planned_for))
     location = Location(out or spec.output)
     run_dir = location
     resuming = check_run_dir(run_dir, plan.run_id)
-    kind = executor or spec.executor
-    device = pick_device(spec.device) if kind == "local" else spec.device
     if not resuming:
         write_provenance(run_dir, spec, plan.run_id, device)
     store = ArtifactStore(run_dir / "store")
@@ -69,16 +89,13 @@ def run_spec(spec: RunSpec, out: str | Path | None = None, show_progress: bool =
         if kind == "ray":
             from engine.ray_executor import run_ray
 
-            options = {**spec.executor_options, **({"address": address} if address else {})}
             result.failures = run_ray(sched, spec, run_dir, options, progress)
         else:
-            from engine.local import run_local
-            from engine.worker import Worker
-            from zoo.data import DataBundle
+            from engine.local import WorkerSetup, default_workers, run_local
 
-            data = DataBundle.load(spec.dataset, spec.dataset_root, device)
-            worker = Worker(plan, store, sink, data, device)
-            result.failures = run_local(sched, worker, progress, spec.executor_options["max_attempts"])
+            setup = WorkerSetup(plan, run_dir, spec.dataset, spec.dataset_root, device)
+            workers = min(spec.executor_options["workers"] or default_workers(device), sched.jobs_left())
+            result.failures = run_local(sched, setup, progress, spec.executor_options["max_attempts"], workers)
     result.events = dict(progress.events)
     result.queries_run = result.events.get("queried", 0)
     result.jobs_done, result.busy_seconds = progress.jobs_done, progress.busy_seconds

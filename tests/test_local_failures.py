@@ -15,7 +15,7 @@ def test_failing_attack_is_recorded_and_the_rest_finishes(tmp_path, monkeypatch)
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(Prune, "apply", broken)
-    spec = build_spec(tiny_spec())
+    spec = build_spec(tiny_spec(executor={"device": "cpu", "workers": 1}))  # the patch lives in this process
     result = run_spec(spec, out=tmp_path / "run", show_progress=False)
     assert calls["n"] == 4  # two prune rates, each tried max_attempts = 2 times
     failures = pl.read_parquet(tmp_path / "run" / "failures.parquet")
