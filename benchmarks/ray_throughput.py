@@ -10,7 +10,8 @@ DAG) and at the end (the last jobs' tail).
     RAY_AUTH_MODE=disabled .venv/bin/python benchmarks/ray_throughput.py [SPEC] [WORKERS ...]
 
 On a machine with a GPU, `--actors-per-gpu 1 2 4` instead measures models per minute
-with that many actors sharing one GPU.
+with that many actors sharing one GPU. `--pack 1 16 64` repeats every setting per
+pack size (models trained as one network; default: what the device gets by default).
 """
 from __future__ import annotations
 
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("workers", nargs="*", type=int, default=[1, 2], help="CPU worker counts to compare")
     parser.add_argument("--actors-per-gpu", nargs="+", type=int,
                         help="instead: one GPU, this many actors sharing it (e.g. 1 2 4)")
+    parser.add_argument("--pack", nargs="+", type=int, default=[0], help="pack sizes (0: the device's default)")
     args = parser.parse_args()
     if args.actors_per_gpu:
         ray.init(num_gpus=1, log_to_driver=False)
@@ -99,6 +101,7 @@ def main() -> None:
     else:
         ray.init(num_cpus=2, log_to_driver=False)
         executors = [{"device": "cpu", "workers": w} for w in args.workers]
+    executors = [{**executor, "pack": pack} for pack in args.pack for executor in executors]
     rows = [measure(args.spec, executor) for executor in executors]
     for row in rows:
         idle = ", ".join(f"{k} {v:.0f} s" for k, v in row["idle_s"].items())

@@ -100,4 +100,4 @@ def print_winners(metrics: pl.DataFrame, console: Console | None = None) -> None
     console = console or Console()
     console.print("[bold]Which method wins[/]")
     for line in winner_lines(metrics):
-        console.print(f"  {line}")
+        console.print(f"  {line}", soft_wrap=True)  # a sentence per line, even in a narrow or piped terminal

@@ -12,8 +12,10 @@ def test_every_preset_plans_without_duplicates(name):
     plan = build_plan(load_spec(name))
     ids = [n.model_id for n in plan.suspects()]
     assert len(ids) == len(set(ids))
-    assert sum(n.role == "source" for n in plan.suspects()) == 1
-    assert len(plan.queries) == len(ids) * len(plan.fingerprints)
+    sources = {n.model_id for n in plan.suspects() if n.role == "source"}
+    assert sources == {f.source_id for f in plan.fingerprints}  # the clean one, and one per watermark method
+    assert len(plan.queries) == sum(sum(n.role == "negative" or n.source_id == f.source_id for n in plan.suspects())
+                                    for f in plan.fingerprints)
 
 
 def counts(name):
@@ -21,8 +23,8 @@ def counts(name):
     return suspects, Counter((n.role, n.lineage, n.attack) for n in suspects)
 
 
-def test_default_is_the_fingerbench_shape():
-    suspects, by = counts("default")
+def test_fingerbench_is_the_154_model_shape():
+    suspects, by = counts("fingerbench")
     assert len(suspects) == 154
     positives = {k[2]: v for k, v in by.items() if k[0] in ("source", "positive")}
     assert positives == {"source": 1, "finetune": 4, "prune": 9, "noise": 9, "advtrain": 10,
@@ -35,8 +37,20 @@ def test_default_is_the_fingerbench_shape():
     assert {k: v for k, v in mirrors.items() if k != "source"} == {k: v for k, v in positives.items() if k != "source"}
 
 
-def test_mirror_distillation_uses_the_independent_owners_data():
-    suspects, _ = counts("default")
+def test_default_runs_every_method_on_every_fingerbench_attack_family_and_negative_kind():
+    from methods import list_methods
+
+    spec = load_spec("default")
+    assert sorted(m.name for m in spec.methods) == list_methods()
+    _, full = counts("fingerbench")
+    suspects, by = counts("default")
+    assert {k for k in by if k[2] != "source"} >= {k for k in full if k[2] != "source"}
+    assert len(suspects) < 154 / 1.4  # fewer replicates: a laptop-sized zoo
+
+
+@pytest.mark.parametrize("name", ["default", "fingerbench"])
+def test_mirror_distillation_uses_the_independent_owners_data(name):
+    suspects, _ = counts(name)
     for node in suspects:
         if node.attack == "distill" and node.lineage in ("mirror", "independent"):
             assert "data=independent" in str(node.derivation.last), node.model_id
@@ -57,14 +71,15 @@ def test_quick_is_a_dozen_models():
     assert 8 <= len(suspects) <= 16
 
 
-def test_default_manifest_has_the_planned_counts(tmp_path):
+def test_fingerbench_manifest_has_the_planned_counts(tmp_path):
     import polars as pl
 
     from engine.manifest import manifest_table
     from engine.store import ArtifactStore
 
-    plan = build_plan(load_spec("default"))
+    plan = build_plan(load_spec("fingerbench"))
     manifest = pl.from_arrow(manifest_table(plan, ArtifactStore(tmp_path)))  # rows before any training
+    manifest = manifest.filter(pl.col("role") != "owner")  # the methods' own models are listed too
     assert manifest.height == 154 and manifest["model_id"].n_unique() == 154
     roles = dict(manifest.group_by("role").len().iter_rows())
     assert roles == {"source": 1, "positive": 62, "negative": 91}
