@@ -136,6 +136,7 @@ def train_gan(x: torch.Tensor, y: torch.Tensor, num_classes: int, settings: GANS
     gen = Generator(shape, num_classes, settings.z_dim).to(device)
     disc = Discriminator(shape, num_classes).to(device)
     average = copy.deepcopy(gen) if settings.ema > 0 else None
+    pairs = list(zip(average.state_dict().values(), gen.state_dict().values())) if average is not None else []
     opt_g = torch.optim.Adam(gen.parameters(), lr=settings.lr_g, betas=settings.betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=settings.lr_d, betas=settings.betas)
     for _ in range(settings.steps):
@@ -164,10 +165,9 @@ def train_gan(x: torch.Tensor, y: torch.Tensor, num_classes: int, settings: GANS
         opt_g.step()
         for p in disc.parameters():
             p.requires_grad_(True)
-        if average is not None:
-            with torch.no_grad():
-                for a, p in zip(average.state_dict().values(), gen.state_dict().values()):
-                    a.copy_(p) if not a.is_floating_point() else a.lerp_(p, 1 - settings.ema)
+        with torch.no_grad():
+            for a, p in pairs:  # the state tensors, listed once rather than by state_dict() every step
+                a.copy_(p) if not a.is_floating_point() else a.lerp_(p, 1 - settings.ema)
     final = average if average is not None else gen
     final.eval()
     disc.eval()

@@ -63,6 +63,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.utils import parametrize
 
 from methods import register_method
 from methods.base import Fingerprint, Method, OwnerContext
@@ -173,21 +174,24 @@ class NaturalFinger(Method):
         names = NATURALFINGER_TRANSFORMS if p["input_trans"] else ["identity"]
         per_step = p["model_batch"]
         steps = -(-max(len(positives), len(negatives)) // per_step)
-        for _ in range(p["iterations"]):
-            pos_order = torch.randperm(len(positives), generator=g)
-            neg_order = torch.randperm(len(negatives), generator=g)
-            for s in range(steps):
-                pick_pos = [positives[int(i)] for i in pos_order.roll(-s * per_step)[:per_step]]
-                pick_neg = [negatives[int(i)] for i in neg_order.roll(-s * per_step)[:per_step]]
-                fake = gan.generator.images(z, c)
-                x = random_transform(names, g)(fake, g)
-                loss = sum(cw_loss(m(x), y_pos, p["kappa"]) for m in pick_pos) / len(pick_pos)
-                loss = loss + sum(cw_loss(m(x), y_neg, p["kappa"]) for m in pick_neg) / len(pick_neg)
-                if p["disc_loss"]:
-                    loss = loss + p["lam"] * F.relu(1 + gan.discriminator(fake * 2 - 1, c)).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+        # The discriminator is frozen in eval mode, so its spectral norms are constants:
+        # computed once here instead of at every step (same values, bit for bit).
+        with parametrize.cached():
+            for _ in range(p["iterations"]):
+                pos_order = torch.randperm(len(positives), generator=g)
+                neg_order = torch.randperm(len(negatives), generator=g)
+                for s in range(steps):
+                    pick_pos = [positives[int(i)] for i in pos_order.roll(-s * per_step)[:per_step]]
+                    pick_neg = [negatives[int(i)] for i in neg_order.roll(-s * per_step)[:per_step]]
+                    fake = gan.generator.images(z, c)
+                    x = random_transform(names, g)(fake, g)
+                    loss = sum(cw_loss(m(x), y_pos, p["kappa"]) for m in pick_pos) / len(pick_pos)
+                    loss = loss + sum(cw_loss(m(x), y_neg, p["kappa"]) for m in pick_neg) / len(pick_neg)
+                    if p["disc_loss"]:
+                        loss = loss + p["lam"] * F.relu(1 + gan.discriminator(fake * 2 - 1, c)).mean()
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
         return z.detach()
 
     def _screen(self, x, y_pos, y_neg, positives, negatives, g) -> torch.Tensor:

@@ -53,18 +53,23 @@ from methods.cae import frozen, reference_ids, split_owner_models, surrogate_ids
 from zoo.fit import predict_logits
 
 
-def deepfool(model, x: torch.Tensor, overshoot: float, max_iter: int) -> tuple[torch.Tensor, bool]:
-    """DeepFool's minimal (L2) perturbation that changes the label of one image (1 x C x H x W)."""
-    with torch.no_grad():
-        label = int(model(x).argmax(1))
-    r_tot = torch.zeros_like(x)
-    for _ in range(max_iter):
-        point = x + (1 + overshoot) * r_tot
+def deepfool(model, x: torch.Tensor, overshoot: float, max_iter: int,
+             x_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, bool]:
+    """DeepFool's minimal (L2) perturbation that changes the label of one image (1 x C x H x W).
+
+    `x_logits`: the model's output on x, if the caller has it (saves a forward pass).
+    """
+    if x_logits is None:
         with torch.no_grad():
-            z = model(point)
-        classes = z.shape[1]
-        if int(z.argmax(1)) != label:
-            return (1 + overshoot) * r_tot, True
+            x_logits = model(x)
+    label, classes = int(x_logits.argmax(1)), x_logits.shape[1]
+    r_tot = torch.zeros_like(x)
+    for i in range(max_iter):
+        point = x + (1 + overshoot) * r_tot
+        if i > 0:  # at i = 0 the point is x, whose label is known
+            with torch.no_grad():
+                if int(model(point).argmax(1)) != label:
+                    return (1 + overshoot) * r_tot, True
         copies = point.repeat(classes, 1, 1, 1).requires_grad_(True)
         logits = model(copies)
         (grads,) = torch.autograd.grad(logits.diagonal().sum(), copies)  # row k: gradient of z_k
@@ -88,17 +93,22 @@ def fooling_rate(model, x: torch.Tensor, v: torch.Tensor) -> float:
 
 def universal_perturbation(model, pool: torch.Tensor, held_out: torch.Tensor, xi: float, delta: float,
                            passes: int, overshoot: float, df_iter: int, generator: torch.Generator):
-    """Moosavi-Dezfooli et al.'s UAP (L-inf radius xi); the best v by held-out fooling rate."""
+    """Moosavi-Dezfooli et al.'s UAP (L-inf radius xi); the best v by held-out fooling rate.
+
+    Each pool image's clean label is computed once (image by image, as the sweep would),
+    not again at every visit; DeepFool reuses the sweep's forward pass on x + v.
+    """
     v = torch.zeros_like(pool[:1])
     best, best_rate, sweeps = v.clone(), 0.0, 0
+    with torch.no_grad():
+        clean = [int(model(pool[i : i + 1]).argmax(1)) for i in range(len(pool))]
     for sweeps in range(1, passes + 1):
         for i in torch.randperm(len(pool), generator=generator).tolist():
-            x = pool[i : i + 1]
-            perturbed = (x + v).clamp(0, 1)
+            perturbed = (pool[i : i + 1] + v).clamp(0, 1)
             with torch.no_grad():
-                same = int(model(x).argmax(1)) == int(model(perturbed).argmax(1))
-            if same:
-                dr, converged = deepfool(model, perturbed, overshoot, df_iter)
+                logits = model(perturbed)
+            if clean[i] == int(logits.argmax(1)):
+                dr, converged = deepfool(model, perturbed, overshoot, df_iter, logits)
                 if converged:
                     v = (v + dr).clamp(-xi, xi)
         rate = fooling_rate(model, held_out, v)
