@@ -11,7 +11,8 @@ Three kinds of job, each naming what it produces:
 A job is ready once what it needs exists. A failed job fails everything downstream
 of it, which the run records instead of waiting forever.
 
-Among ready jobs, fingerprints go first (every query waits for them), then models
+Among ready jobs, fingerprints go first (every query waits for them), then the
+models a fingerprint waits for (the source, owner-side models), then other models
 others need, then suspects; within each, the longest expected job first, so that a
 slow MobileNet distillation does not start last and leave the other workers idle
 at the end. Expected seconds are learned as the run goes, per kind of job (an
@@ -114,23 +115,33 @@ class Scheduler:
 
     def ready(self) -> list[Job]:
         """Ready jobs in priority order (see the module docstring)."""
-        tiers: list[list[Job]] = [[], [], []]
+        tiers: list[list[Job]] = [[], [], [], []]
         for fid, needs in self.fp_needs.items():
             if needs <= self.models:
                 tiers[0].append(Job("fingerprint", fid))
+        for_fingerprints = self._fingerprint_inputs()
         for job in self.train_jobs.values():
             if self._ready(job):
-                tiers[1].append(job)
+                tiers[1 if for_fingerprints.intersection(job.models) else 2].append(job)
         for job in self.query_jobs.values():
             fps = {q.fingerprint_id for q in job.queries}
             if self._ready(job) and fps <= self.fingerprints:
-                tiers[2].append(job)
+                tiers[3].append(job)
         busy = {r.key for r in self.running}
         tiers = [[job for job in tier if job.key not in busy] for tier in tiers]  # one job builds a model
         if not any(tiers) and self.fp_jobs:  # a worker would idle while fingerprints are made: train suspects
             early = [Job("train", m) for m in self.query_jobs if m not in self.models and m not in self.packed]
-            tiers[2] = [job for job in early if job.key not in busy and self._ready(job)]
+            tiers[3] = [job for job in early if job.key not in busy and self._ready(job)]
         return [job for tier in tiers for job in sorted(tier, key=self.expected_seconds, reverse=True)]
+
+    def _fingerprint_inputs(self) -> set[str]:
+        """Models a pending fingerprint still waits for, with their ancestors: every query waits on them."""
+        wanted = set()
+        for needs in self.fp_needs.values():
+            for model_id in needs - self.models:
+                wanted.add(model_id)
+                wanted.update(self.plan.ancestors(model_id))
+        return wanted - self.models
 
     def next_job(self) -> Job | None:
         ready = self.ready()

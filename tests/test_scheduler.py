@@ -126,3 +126,12 @@ def test_the_longest_expected_job_goes_first_once_its_kind_is_measured():
         seconds = cost[plan.nodes[job.key].arch] if job.kind != "fingerprint" else 3.0
         sched.complete(job, seconds=seconds)
     assert informed >= 3
+
+
+def test_models_a_fingerprint_waits_for_go_before_other_models():
+    plan = build_plan(build_spec(tiny_spec(methods=[{"name": "cae"}])))
+    order = drain(fresh(plan))
+    owner = [i for i, j in enumerate(order) if j.kind == "train" and plan.nodes[j.key].role == "owner"]
+    others = [i for i, j in enumerate(order) if j.kind == "train" and plan.nodes[j.key].role == "intermediate"]
+    fingerprint = next(i for i, j in enumerate(order) if j.kind == "fingerprint")
+    assert owner and others and max(owner) < fingerprint < min(others)
