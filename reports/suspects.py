@@ -30,7 +30,9 @@ through unmapped so the metrics can count and exclude them.
 
 Missing scores: `complete_scores` adds a null-score row for every (method, suspect)
 that has no score shard (its query failed or has not run yet), so the metrics can
-count it (n_missing) instead of silently shrinking the suspect set.
+count it (n_missing) instead of silently shrinking the suspect set. A method is only
+asked about its own lineage (a watermark's marked source and its attacked copies, or
+the clean source's) and the shared negatives.
 """
 
 from __future__ import annotations
@@ -73,18 +75,42 @@ def mapped_scores(scores: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
 def complete_scores(
     scores: pl.DataFrame | pl.LazyFrame, models: pl.DataFrame | pl.LazyFrame, methods: Iterable[str] = ()
 ) -> pl.LazyFrame:
-    """The scores plus a null-score row per (method, counted suspect) without one.
+    """The scores plus a null-score row per (method, suspect it is asked about) without one.
 
     Methods are those in `scores` plus `methods` (the run's spec may name a method that
-    has not written a single shard).
+    has not written a single shard). A method is asked about every negative and the
+    source and positives of its own lineage (see `method_suspects`).
     """
     scores = scores.lazy().select("method", "model_id", "score")
     named = pl.LazyFrame({"method": list(methods)}, schema={"method": pl.String})
     all_methods = pl.concat([scores.select("method"), named]).unique()
-    suspects = models.lazy().filter(pl.col("role").is_in(COUNTED_ROLES)).select("model_id")
-    expected = all_methods.join(suspects, how="cross")
+    expected = method_suspects(scores, models, all_methods)
     absent = expected.join(scores, on=("method", "model_id"), how="anti").with_columns(score=pl.lit(None, pl.Float64))
     return pl.concat([scores, absent])
+
+
+def method_suspects(scores: pl.LazyFrame, models: pl.DataFrame | pl.LazyFrame, methods: pl.LazyFrame) -> pl.LazyFrame:
+    """(method, model_id) of every suspect each method is asked about.
+
+    Watermark methods verify their own marked source, so a run holds several lineages
+    (manifest `source_id`); a method never queries another method's marked copies, and
+    they are not missing from it. Its lineage is the source of the non-negative models
+    it scored; a method that scored none is held to the clean source (the one the
+    negatives name), so its absence still shows as missing rows.
+    """
+    models = models.lazy()
+    role = pl.col("role")
+    suspects = models.filter(role.is_in(COUNTED_ROLES))
+    if "source_id" not in models.collect_schema().names():  # one lineage: every suspect
+        return methods.join(suspects.select("model_id"), how="cross")
+    lineages = (scores.join(models.select("model_id", "role", "source_id"), on="model_id")
+                .filter(role != "negative").select("method", "source_id").unique())
+    clean = models.filter(role == "negative").select("source_id").unique()
+    unknown = methods.join(lineages, on="method", how="anti").join(clean, how="cross")
+    own = (suspects.filter(role != "negative").select("model_id", "source_id")
+           .join(pl.concat([lineages, unknown]), on="source_id").select("method", "model_id"))
+    innocents = methods.join(suspects.filter(role == "negative").select("model_id"), how="cross")
+    return pl.concat([own, innocents])
 
 
 def with_space(models: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:

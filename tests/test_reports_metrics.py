@@ -144,3 +144,22 @@ def test_a_method_without_shards_gets_rows_of_missing_suspects(tmp_path):
     assert (ghost["n_pos"], ghost["n_neg"], ghost["n_missing"]) == (0, 0, 12)
     assert ghost["auc"] is None and ghost["aruc"] is None and ghost["tpr_at_1fpr"] is None and ghost["too_small"]
     assert metrics.filter(method="ghost").height == len(CELLS)
+
+
+def test_a_method_misses_only_suspects_of_its_own_lineage():
+    """A watermark verifies its own marked source: the clean lineage is not missing from it, nor its from others."""
+    models = pl.DataFrame({
+        "model_id": ["s", "p1", "p2", "w", "w1", "w2", "n1", "n2"],
+        "role": ["source", "positive", "positive", "source", "positive", "positive", "negative", "negative"],
+        "attack": ["source", "finetune", "prune", "source", "finetune", "prune", "independent", "independent"],
+        "source_id": ["s", "s", "s", "w", "w", "w", "s", "s"],
+    })
+    fingerprint = ["s", "p1", "p2", "n1", "n2"]
+    watermark = ["w", "w1", "n1", "n2"]  # w2's query failed
+    scores = pl.DataFrame({"method": ["fp"] * 5 + ["wm"] * 4, "model_id": fingerprint + watermark,
+                           "score": [1.0, 0.9, 0.8, 0.1, 0.2, 1.0, 0.9, 0.3, 0.1]})
+    rows = compute_metrics(scores, models, "lineages", min_count=1, resamples=0, methods=["fp", "wm", "silent"])
+    overall = {r["method"]: r for r in rows.filter(attack="all", param="all").iter_rows(named=True)}
+    assert overall["fp"]["n_missing"] == 0 and overall["fp"]["n_pos"] == 3
+    assert overall["wm"]["n_missing"] == 1 and overall["wm"]["n_pos"] == 2
+    assert overall["silent"]["n_missing"] == 5  # no score at all: held to the clean lineage and the negatives
