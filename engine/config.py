@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.spec import DerivationError, Step, canonical
+from zoo.spec import Derivation, DerivationError, Step, canonical
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "zoo" / "presets"
 TRAIN_KEYS = ("epochs", "lr", "batch", "opt", "wd")
@@ -54,8 +54,7 @@ class RunSpec:
     resolved: dict[str, Any]  # the merged TOML, for provenance
 
     def independent_root(self, arch: str, seed: int) -> str:
-        overrides = "".join(f",{k}={v}" for k, v in sorted(self.train_overrides.items()))
-        return str(canonical(f"train({arch},{self.dataset},split=independent,seed={seed}{overrides})"))
+        return root_id(arch, self.dataset, "independent", seed, self.train_overrides)
 
 
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -68,6 +67,13 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "executor": {"kind": str, "device": str, "address": str, "workers": int, "pack": int, "actors_per_gpu": int,
                  "recycle_after": int, "max_attempts": int, "job_timeout_s": (int, float)},
 }
+
+
+def root_id(arch: str, dataset: str, split: str, seed: int, overrides: dict[str, Any]) -> str:
+    """The id of a model trained from scratch, built from typed values: a spec's text can
+    never become part of the derivation's syntax (e.g. lr = "0.001)->noise(level=5.0")."""
+    params = {"arch": arch, "dataset": dataset, "split": split, "seed": seed, **overrides}
+    return str(canonical(Derivation((Step.of("train", params),))))
 
 
 def list_presets() -> list[str]:
@@ -196,9 +202,8 @@ def build_spec(raw: dict) -> RunSpec:
     arch = _choice("source.arch", source.get("arch", "cnn"), list_archs())
     overrides = {k: source[k] for k in TRAIN_KEYS if k in source}
     seed = merged.get("seed", 0)
-    extra = "".join(f",{k}={v}" for k, v in sorted(overrides.items()))
     try:
-        source_id = str(canonical(f"train({arch},{dataset},split=defender,seed={seed}{extra})"))
+        source_id = root_id(arch, dataset, "defender", seed, overrides)
     except DerivationError as err:
         raise SpecError("source", str(err)) from None
 

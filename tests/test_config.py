@@ -37,6 +37,17 @@ def broken(path, value):
         ("methods.0.params", {"n": 10, "kk": 1}, "methods[0].params", "no parameter 'kk'"),
         ("executor.kind", "slurm", "executor.kind", "allowed: local, ray"),
         ("executor.workers", -1, "executor.workers", "must be >= 0"),
+        ("executor.pack", -1, "executor.pack", "must be >= 0"),
+        # typed values only: a text value never becomes syntax of a model's id
+        ("source.lr", "0.001)->noise(level=5.0", "source", "a value is one word"),
+        ("source.opt", "adam)->noise(level=5.0", "source", "a value is one word"),
+        # training hyper-parameters have one rule in every step
+        ("source.epochs", 0, "source", "train(epochs=0) must be >= 1"),
+        ("attacks.list.0", "finetune(epochs=-5)", "attacks.list[0]", "finetune(epochs=-5) must be >= 1"),
+        ("attacks.list.0", "finetune(lr=-1)", "attacks.list[0]", "finetune(lr=-1.0) must be > 0"),
+        ("attacks.list.0", "finetune(batch=0)", "attacks.list[0]", "finetune(batch=0) must be >= 1"),
+        ("attacks.list.0", "transfer(task=parity,epochs=-2)", "attacks.list[0]", "transfer(epochs=-2) must be >= 1"),
+        ("attacks.list.0", "distill(arch=mlp,temp=0)", "attacks.list[0]", "distill(temp=0.0) must be > 0"),
         ("seed", "zero", "seed", "expected int"),
         ("methods", [], "methods", "at least one method"),
     ],

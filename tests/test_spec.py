@@ -73,7 +73,7 @@ def test_parse_print_round_trip(params):
 
 
 @settings(max_examples=50, deadline=None)
-@given(rate=st.floats(0.0, 0.99), epochs=st.integers(0, 50), mode=st.sampled_from(["ftll", "ftal", "rtll", "rtal"]))
+@given(rate=st.floats(0.0, 0.99), epochs=st.integers(1, 50), mode=st.sampled_from(["ftll", "ftal", "rtll", "rtal"]))
 def test_canonical_is_a_fixed_point(rate, epochs, mode):
     d = canonical(f"{SOURCE}->prune(rate={rate!r})->finetune(mode={mode},epochs={epochs})")
     assert str(canonical(str(d))) == str(d)

@@ -21,6 +21,12 @@ _TOKEN = re.compile(r"\s*(->|[(),=]|[A-Za-z0-9_.+\-]+)")
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WORD = re.compile(r"[A-Za-z0-9_.+\-]+")  # what one value may be: no syntax of the string itself
+
+
+def is_word(text: str) -> bool:
+    """Whether `text` can stand as one value in a derivation string without changing its syntax."""
+    return _WORD.fullmatch(text) is not None
 
 
 class DerivationError(ValueError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from zoo.registry import Registry, UnknownName
-from zoo.spec import DerivationError, Step, Value
+from zoo.spec import DerivationError, Step, Value, is_word
 
 _MODULES = {
     "train": "zoo.train",
@@ -131,6 +131,23 @@ def _coerce(step: str, key: str, value: Value, default: Value | None) -> Value:
 
 REPLICATE = "rep"  # any step may carry rep=N: a replicate index that only changes the seed
 
+# Training hyper-parameters mean the same in every step that has them, so one rule each
+# holds for all: a step kind cannot forget it (finetune(epochs=-5) would be a "stolen
+# copy" identical to its parent, batch=0 a crash after the source has trained).
+SHARED_BOUNDS = {
+    "epochs": (lambda v: v >= 1, ">= 1"),
+    "batch": (lambda v: v >= 1, ">= 1"),
+    "lr": (lambda v: v > 0, "> 0"),
+    "temp": (lambda v: v > 0, "> 0"),
+    "wd": (lambda v: v >= 0, ">= 0"),
+}
+
+
+def check_shared_bounds(step: str, params: dict[str, Value]) -> None:
+    for key, (holds, bound) in SHARED_BOUNDS.items():
+        if key in params and not holds(params[key]):  # NaN fails every bound
+            raise DerivationError(f"{step}({key}={params[key]!r}) must be {bound}")
+
 
 def canonical_step(step: Step, root: bool) -> Step:
     """Fill defaults, coerce types, check choices; `rep` is kept only when non-zero."""
@@ -153,6 +170,8 @@ def canonical_step(step: Step, root: bool) -> Step:
         raise DerivationError(f"{step.name}() needs parameter {missing[0]!r}")
     merged = dict(kind.defaults)
     for key, value in params.items():
+        if isinstance(value, str) and not is_word(value):
+            raise DerivationError(f"{step.name}({key}={value!r}): a value is one word of letters, digits, '_.+-'")
         merged[key] = _coerce(step.name, key, value, kind.defaults.get(key))
     for key, options in kind.choices.items():
         if merged.get(key) not in options:
@@ -160,6 +179,7 @@ def canonical_step(step: Step, root: bool) -> Step:
                 f"{step.name}({key}={merged.get(key)!r}) is not allowed; "
                 f"allowed: {', '.join(map(str, options))}"
             )
+    check_shared_bounds(step.name, merged)
     kind.check(merged)
     if rep:
         merged[REPLICATE] = rep

@@ -42,8 +42,6 @@ class Train(StepKind):
             raise DerivationError(
                 f"{name}(dataset={params['dataset']!r}): unknown; allowed: {', '.join(DATASETS.names())}"
             )
-        if params["epochs"] < 0 or params["lr"] <= 0 or params["batch"] < 1:
-            raise DerivationError(f"{name}(): epochs >= 0, lr > 0 and batch >= 1 are required")
 
     def check_data(self, params, data) -> None:
         """A root step trains on the run's data set only: the id must say which data it saw."""

@@ -58,12 +58,11 @@ class AdvTrain(StepKind):
     def check(cls, params):
         if not 0.0 < params["fraction"] <= 1.0:
             raise DerivationError(f"advtrain(fraction={params['fraction']}) must be in (0, 1]")
-        for key in ("eps", "alpha", "lr"):
+        for key in ("eps", "alpha"):  # lr, epochs, batch: zoo.steps.SHARED_BOUNDS
             if not params[key] > 0:
                 raise DerivationError(f"advtrain({key}={params[key]}) must be > 0")
-        for key, low in (("steps", 0), ("epochs", 0), ("batch", 1)):
-            if params[key] < low:
-                raise DerivationError(f"advtrain({key}={params[key]}) must be >= {low}")
+        if params["steps"] < 0:
+            raise DerivationError(f"advtrain(steps={params['steps']}) must be >= 0")
 
     def apply(self, parent, params, ctx: StepContext):
         torch.manual_seed(ctx.seed)

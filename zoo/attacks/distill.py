@@ -32,8 +32,6 @@ class Distill(StepKind):
             raise DerivationError(
                 f"distill(arch={params['arch']!r}): unknown; allowed: {', '.join(ARCHS.names())}"
             )
-        if params["temp"] <= 0:
-            raise DerivationError("distill(temp=...) must be > 0")
 
     def prepare(self, parent, params, ctx: StepContext) -> TrainTask:
         x = ctx.data.x(params["data"])

@@ -71,10 +71,10 @@ class Extract(StepKind):
             raise DerivationError(
                 f"extract(arch={params['arch']!r}): unknown; allowed: {', '.join(ARCHS.names())}"
             )
-        for key in ("temp", "lr", "adv_eps", "adv_alpha"):
+        for key in ("adv_eps", "adv_alpha"):  # temp, lr, epochs, batch: zoo.steps.SHARED_BOUNDS
             if params[key] <= 0:
                 raise DerivationError(f"extract({key}={params[key]}) must be > 0")
-        for key in ("epochs", "batch", "adv_steps", "adv_epochs"):
+        for key in ("adv_steps", "adv_epochs"):
             if params[key] < 1:
                 raise DerivationError(f"extract({key}={params[key]}) must be >= 1")
 

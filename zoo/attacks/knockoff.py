@@ -62,11 +62,8 @@ class Knockoff(StepKind):
             raise DerivationError(
                 f"knockoff(arch={params['arch']!r}): unknown; allowed: {', '.join(ARCHS.names())}"
             )
-        for key in ("queries", "epochs", "batch"):
-            if params[key] < 1:
-                raise DerivationError(f"knockoff({key}={params[key]}) must be >= 1")
-        if params["lr"] <= 0:
-            raise DerivationError(f"knockoff(lr={params['lr']}) must be > 0")
+        if params["queries"] < 1:  # epochs, batch, lr: zoo.steps.SHARED_BOUNDS
+            raise DerivationError(f"knockoff(queries={params['queries']}) must be >= 1")
 
     def prepare(self, parent, params, ctx: StepContext) -> TrainTask:
         x = query_pool(params["data"], params["queries"], ctx)
