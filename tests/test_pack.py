@@ -158,12 +158,12 @@ def test_trainable_head_leaves_the_rest_unchanged(digits):
         assert all(p.requires_grad for p in t.model.parameters())
 
 
-def test_fit_keeps_its_signature_and_maps_params_to_the_head(digits):
+def test_fit_trains_only_the_named_submodule(digits):
     model = build("cnn", 0, digits)
     body = state(model.body)
     fit(model, digits.x("finetune"), digits.y("finetune"), epochs=1, lr=0.01, batch=64, opt="sgd", seed=0,
-        params=model.head.parameters())
+        trainable="head")
     assert_same_state(body, state(model.body))
-    with pytest.raises(ValueError, match="one submodule"):
+    with pytest.raises(ValueError, match="names no parameters"):
         fit(model, digits.x("finetune"), digits.y("finetune"), epochs=1, lr=0.01, batch=64, opt="sgd", seed=0,
-            params=[model.head.weight])
+            trainable="neck")

@@ -238,19 +238,6 @@ def fit_with_hook(task: TrainTask, kernels: Kernels) -> nn.Module:
     return model
 
 
-def module_prefix(model: nn.Module, params: Iterable[nn.Parameter] | None) -> str | None:
-    """The name of the module whose parameters are exactly `params` (None: all of the model's)."""
-    if params is None:
-        return None
-    wanted = {id(p) for p in params}
-    if wanted == {id(p) for p in model.parameters()}:
-        return None
-    for name, module in model.named_modules():
-        if name and {id(p) for p in module.parameters()} == wanted:
-            return name
-    raise ValueError("params must be all of the model's parameters or exactly those of one submodule")
-
-
 def fit(
     model: nn.Module,
     x: torch.Tensor,
@@ -261,19 +248,18 @@ def fit(
     batch: int,
     opt: str,
     seed: int,
-    params: Iterable[nn.Parameter] | None = None,
+    trainable: str | None = None,
     temp: float | None = None,
     weight_decay: float = 0.0,
     loss: BatchLoss | None = None,
 ) -> nn.Module:
     """Train one model in place. `targets` are class indices, or teacher logits when `temp` is set.
 
-    `params` (all, or those of one submodule such as the head) are the ones that
-    train. `loss(model, index)` replaces the default per-batch loss for attacks
+    `trainable` names the submodule whose parameters train ("head"; None: all).
+    `loss(model, index)` replaces the default per-batch loss for attacks
     whose batches depend on the weights being trained or mix objectives.
     """
     criterion = F.cross_entropy if temp is None else functools.partial(soft_label_loss, temp=temp)
-    trainable = module_prefix(model, params)
     task = TrainTask(model, x, targets, epochs, lr, batch, opt, seed, weight_decay, criterion, trainable, loss)
     return fit_many([task])[0]
 
