@@ -52,6 +52,7 @@ class LoadedDataset:
     train: ArraySet
     test: ArraySet
     classes: tuple[str, ...]
+    groups: np.ndarray | None = None  # per image of train then test: renditions of one original share an id
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
