@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from zoo.datasets.base import ArraySet, DatasetError, LoadedDataset
-from zoo.datasets.splits import SPLITS, pooled, split_per_class
+from zoo.datasets.splits import SPLITS, split_loaded
 from zoo.registry import Registry
 
 DATASETS: Registry = Registry("data set")
@@ -44,9 +44,13 @@ def _register_builtins() -> None:
     from zoo.datasets.cifar import load_cifar10, load_cifar100
     from zoo.datasets.digits import load_digits_dataset
     from zoo.datasets.fashion_mnist import load_fashion_mnist
+    from zoo.datasets.hard_digits import load_hard_digits
+    from zoo.datasets.shapes import load_shapes
     from zoo.datasets.tiny_imagenet import load_tiny_imagenet
 
     register_dataset("digits")(load_digits_dataset)
+    register_dataset("hard_digits")(load_hard_digits)
+    register_dataset("shapes")(load_shapes)
     register_dataset("cifar10")(_needs_root("cifar10", load_cifar10))
     register_dataset("cifar100")(_needs_root("cifar100", load_cifar100))
     register_dataset("fashion_mnist")(_needs_root("fashion_mnist", load_fashion_mnist))
@@ -64,7 +68,7 @@ def list_datasets() -> list[str]:
 def load_splits(name: str, root: str | None = None) -> Splits:
     """The five disjoint parts of a data set (cached: every step of a run shares them)."""
     loaded = DATASETS.get(name)(root)
-    parts = split_per_class(pooled(loaded))
+    parts = split_loaded(loaded)
     return Splits(name, loaded.input_shape, loaded.num_classes, parts)
 
 
