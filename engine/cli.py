@@ -43,7 +43,7 @@ def _cmd_run(args) -> int:
         return 3 if result.failures else 0
     metrics = compute_metrics(tables.scores, tables.models, tables.run_id, resamples=0)
     print_metrics(metrics, Console())
-    print_winners(metrics, Console())
+    print_winners(metrics, Console(), tables.dataset)
     console.print(f"full report: fpbench report {result.run_dir}")
     return 3 if result.failures else 0
 
@@ -71,7 +71,7 @@ def _cmd_report(args) -> int:
         console.print(f"[bold red]error:[/] {err}")
         return 2
     print_metrics(report.metrics, Console())
-    print_winners(report.metrics, Console())
+    print_winners(report.metrics, Console(), report.dataset)
     for warning in report.warnings:
         console.print(f"[bold yellow]warning:[/] {warning}")
     console.print(f"wrote {report.html_path}, {report.markdown_path.name} and Parquet exports in {report.out_dir}")

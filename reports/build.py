@@ -31,6 +31,7 @@ class Report:
     metrics: pl.DataFrame
     warnings: tuple[str, ...]
     out_dir: Path
+    dataset: str = "unknown data set"
 
     @property
     def metrics_path(self) -> Path:
@@ -76,7 +77,7 @@ def build_report(
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.run_dir / "report"
     analysis = analyse(run, min_count=min_count, resamples=resamples, seed=seed)
-    report = Report(run.run_id, analysis.metrics, analysis.warnings, out)
+    report = Report(run.run_id, analysis.metrics, analysis.warnings, out, run.dataset)
 
     exports = {
         report.metrics_path: analysis.metrics,
@@ -95,7 +96,7 @@ def build_report(
             tmp.write_bytes(figure.png)
 
     sections = build_sections(analysis, figures)
-    title = f"fpbench report — {run.info.get('name', run.run_dir.name)} ({run.run_id})"
+    title = f"fpbench report — {run.info.get('name', run.run_dir.name)} on {run.dataset} ({run.run_id})"
     for path, text in ((report.html_path, render_html(title, sections)),
                        (report.markdown_path, render_markdown(title, sections))):
         with atomic_path(path) as tmp:

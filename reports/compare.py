@@ -4,8 +4,9 @@ Each run's metrics are recomputed from its own directory with the same settings
 (min_count, bootstrap size and seed), so the columns are comparable; nothing is read
 from an older report/ folder that might be stale. Runs are named by their directory
 name, or by their path where two directory names are equal. The long table
-(`compare_runs`) has a `run` column and the METRIC_SCHEMA columns; the printed table
-(`print_comparison`) shows the attack-level rows, AUC and ARUC with CI and n per run,
+(`compare_runs`) has `run` and `dataset` columns, then the METRIC_SCHEMA columns (runs
+on different data sets are not comparable figure by figure: the printed header names
+each run's data set); the printed table (`print_comparison`) shows the attack-level rows, AUC and ARUC with CI and n per run,
 and ΔAUC (second minus first) when exactly two runs are compared.
 """
 
@@ -39,7 +40,7 @@ def compare_runs(
     for name, path in zip(_names(paths), paths):
         run = load_run(path)
         metrics = compute_metrics(run.scores, run.models, run.run_id, min_count, run.methods, resamples, seed)
-        frames.append(metrics.select(pl.lit(name).alias("run"), pl.all()))
+        frames.append(metrics.select(pl.lit(name).alias("run"), pl.lit(run.dataset).alias("dataset"), pl.all()))
     return pl.concat(frames)
 
 
@@ -62,8 +63,9 @@ def render_comparison(compared: pl.DataFrame) -> Table:
     table = Table(title=f"Comparison of {len(runs)} runs")
     table.add_column("method")
     table.add_column("attack")
+    datasets = dict(compared.select("run", "dataset").unique(maintain_order=True).iter_rows())
     for run in runs:
-        table.add_column(f"{run}\nAUC [95% CI] n+/n−", justify="right")
+        table.add_column(f"{run} ({datasets[run]})\nAUC [95% CI] n+/n−", justify="right")
         table.add_column(f"{run}\nARUC", justify="right")
     if len(runs) == 2:
         table.add_column("ΔAUC", justify="right")

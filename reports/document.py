@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from .analysis import Analysis
+from .load import dataset_name
 from .paper import (
     arch_table,
     attack_table,
@@ -86,8 +87,8 @@ def _summary(analysis: Analysis) -> Section:
     roles = ", ".join(f"{n} {role}" for role, n in models.iter_rows() if role)
     methods = ", ".join(analysis.cost.get_column("method").to_list()) or "none"
     facts = [
-        f"Run {analysis.run_id} ({info.get('name', '?')}), created {info.get('created_at', '?')}, "
-        f"git {str(info.get('git_sha', '?'))[:12]}.",
+        f"Run {analysis.run_id} ({info.get('name', '?')}) on data set {dataset_name(info)}, "
+        f"created {info.get('created_at', '?')}, git {str(info.get('git_sha', '?'))[:12]}.",
         f"Models: {roles or 'none'}. Methods: {methods}.",
     ]
     return Section("Summary", tuple(facts), warnings=analysis.warnings)
@@ -99,7 +100,7 @@ def build_sections(analysis: Analysis, figures: dict[str, Figure]) -> list[Secti
     failed = analysis.failures
     by_arch = metrics.filter(pl.col("param") == "arch").height > 0
     return [
-        Section("Which method wins", tuple(winner_lines(metrics))),
+        Section(f"Which method wins on {dataset_name(analysis.info)}", tuple(winner_lines(metrics))),
         _summary(analysis),
         Section("Headline: every method against every attack", tables=(("", headline_table(metrics)),)),
         Section("Robustness and uniqueness", figures=(figures["ru"],)),

@@ -70,6 +70,15 @@ class RunTables:
         failed = self.failures.get_column("method").drop_nulls().to_list()
         return tuple(sorted({str(m) for m in (*in_spec, *failed) if m}))
 
+    @property
+    def dataset(self) -> str:
+        return dataset_name(self.info)
+
+
+def dataset_name(info: dict) -> str:
+    """The data set a run's models learned, as its spec names it: every figure holds for that data only."""
+    return str(info.get("spec", {}).get("dataset", {}).get("name", "unknown data set"))
+
 
 def load_run(run_dir: str | os.PathLike) -> RunTables:
     """Open `run_dir`; raise ValueError naming the file when run.json or models.parquet is unusable."""

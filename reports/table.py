@@ -95,9 +95,9 @@ def print_metrics(metrics: pl.DataFrame, console: Console | None = None) -> None
         )
 
 
-def print_winners(metrics: pl.DataFrame, console: Console | None = None) -> None:
+def print_winners(metrics: pl.DataFrame, console: Console | None = None, dataset: str | None = None) -> None:
     """Which method wins under which attack, one line each: what a reader looks for first."""
     console = console or Console()
-    console.print("[bold]Which method wins[/]")
+    console.print(f"[bold]Which method wins{f' on {dataset}' if dataset else ''}[/]")
     for line in winner_lines(metrics):
         console.print(f"  {line}", soft_wrap=True)  # a sentence per line, even in a narrow or piped terminal

@@ -72,7 +72,8 @@ def write_engine_run(
     root.mkdir(parents=True, exist_ok=True)
     methods = spec_methods if spec_methods is not None else list(scores)
     (root / "run.json").write_text(json.dumps({
-        "run_id": run_id, "name": "fixture", "spec": {"methods": [{"name": m} for m in methods]}}))
+        "run_id": run_id, "name": "fixture",
+        "spec": {"dataset": {"name": "digits"}, "methods": [{"name": m} for m in methods]}}))
     rows = [ZOO[m] for m in IDS]
     pq.write_table(pa.table({
         "model_id": IDS,

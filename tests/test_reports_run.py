@@ -110,6 +110,7 @@ def test_exports_read_back_with_their_documented_columns(run_dir):
     margins = pl.read_parquet(report.margins_path)
     assert {"n_pairs", "margin", "score_positive", "score_mirror"} <= set(margins.columns)
     md = report.markdown_path.read_text()
+    assert "fixture on digits" in md and "Which method wins on digits" in md and "on data set digits" in md
     for figure in ("ru_curves.png", "auc_by_attack.png", "margins.png"):
         assert f"]({figure})" in md and (report.out_dir / figure).read_bytes().startswith(b"\x89PNG")
 
@@ -119,12 +120,13 @@ def test_compare_puts_runs_side_by_side(tmp_path, capsys):
     second = write_engine_run(tmp_path / "b", {"mr": SCORES | {"dm": 0.95}}, run_id="run-f")
     compared = compare_runs([first, second], resamples=10)
     assert compared["run"].unique(maintain_order=True).to_list() == ["a", "b"]
+    assert compared["dataset"].unique().to_list() == ["digits"]
     a, b = (compared.filter(run=name, method="mr", attack="distill", param="all")["auc"].item() for name in "ab")
     assert b > a
     out = tmp_path / "cmp.parquet"
     assert main(["compare", str(first), str(second), "--resamples", "10", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "ΔAUC" in printed and "distill" in printed
+    assert "ΔAUC" in printed and "distill" in printed and "(digits)" in printed
     assert pl.read_parquet(out).equals(compared)
 
 
