@@ -22,7 +22,8 @@ Paper and code (zlh-thu/StealingVerification), and what we do:
   them here raised the held-out benign models' probabilities). Output differences
   are standardised with the training rows' statistics, in training and at
   verification: unscaled, those small numbers barely train in 50 epochs.
-- Owner models per architecture (`archs`, plus the source's): marked = the source
+- Owner models per architecture (`archs`, by default every built-in family, so no
+  suspect of the bundled zoos goes unscored; plus the source's): marked = the source
   itself in its own architecture (the paper's victim), else a `wm_features` model
   with seed 1000; benign = `benign` models trained on the clean data (seeds
   1000..; 4 by default: with 2, the calibration saw an independent CNN reach a
@@ -152,7 +153,7 @@ def train_meta(marked: torch.Tensor, benign: torch.Tensor, epochs: int, lr: floa
 @register_method("external_features")
 class ExternalFeatures(Method):
     access = "white-box"
-    defaults = {**FEATURE_DEFAULTS, "epochs": None, "features": "gradient", "archs": ["cnn", "mlp"],
+    defaults = {**FEATURE_DEFAULTS, "epochs": None, "features": "gradient", "archs": ["cnn", "mlp", "mobilenet", "resnet", "vgg"],
                 "benign": 4, "tau": 0.2, "test": "paired", "clf_epochs": 50, "clf_lr": 0.01}
     summary = "styled training images; meta-classifier on gradient signs; paired t-test (Li et al., AAAI 2022)"
     tiny = {"archs": ["cnn"], "benign": 2, "clf_epochs": 20}
