@@ -23,8 +23,9 @@ def counts(name):
     return suspects, Counter((n.role, n.lineage, n.attack) for n in suspects)
 
 
-def test_fingerbench_is_the_154_model_shape():
-    suspects, by = counts("fingerbench")
+@pytest.mark.parametrize("name", ["fingerbench", "fingerbench-hard"])
+def test_fingerbench_is_the_154_model_shape(name):
+    suspects, by = counts(name)
     assert len(suspects) == 154
     positives = {k[2]: v for k, v in by.items() if k[0] in ("source", "positive")}
     assert positives == {"source": 1, "finetune": 4, "prune": 9, "noise": 9, "advtrain": 10,
@@ -49,6 +50,14 @@ def test_default_runs_every_method_on_every_fingerbench_attack_family_and_negati
     clean = Counter(n.attack for n in suspects if n.role == "positive" and n.source_id == spec_source)
     assert sum(clean.values()) <= 62 / 2  # fewer settings and replicates than fingerbench's 62 attacks
     assert min(clean.values()) >= 3  # enough positives per family for the report to name a winner
+
+
+def test_fingerbench_hard_is_fingerbench_on_the_hard_digits():
+    hard, plain = load_spec("fingerbench-hard"), load_spec("fingerbench")
+    assert (hard.dataset, plain.dataset) == ("hard_digits", "digits")
+    assert [m.name for m in hard.methods] == [m.name for m in plain.methods]
+    rename = {str(n.derivation).replace("hard_digits", "digits") for n in build_plan(hard).suspects()}
+    assert rename == {str(n.derivation) for n in build_plan(plain).suspects()}
 
 
 @pytest.mark.parametrize("name", ["default", "fingerbench"])
