@@ -16,6 +16,10 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 
+class WriteFailed(OSError):
+    """A file of the run could not be written; the message names it."""
+
+
 class Location:
     def __init__(self, where: str | Path, filesystem: pafs.FileSystem | None = None):
         where = str(where)
@@ -53,6 +57,16 @@ class Location:
             return True
         return not self.fs.get_file_info(pafs.FileSelector(self.path, recursive=False))
 
+    def list(self, sub: str, suffix: str = "") -> list[str]:
+        """Names (relative to this location) of the files under `sub` ending in `suffix`, sorted;
+        temporary files of writes in flight (dot names) are left out."""
+        selector = pafs.FileSelector(self._full(sub), recursive=True, allow_not_found=True)
+        names = []
+        for info in self.fs.get_file_info(selector):
+            if info.type == pafs.FileType.File and info.path.endswith(suffix) and not info.base_name.startswith("."):
+                names.append(posixpath.relpath(info.path, self.path))
+        return sorted(names)
+
     def read_bytes(self, name: str) -> bytes:
         with self.fs.open_input_stream(self._full(name)) as stream:
             return stream.read()
@@ -61,14 +75,25 @@ class Location:
         return self.read_bytes(name).decode()
 
     def write_bytes(self, name: str, data: bytes) -> None:
-        """Write `name` whole or not at all (temporary name, then move)."""
+        """Write `name` whole or not at all (temporary name, then move).
+
+        A failed write (a full disk, a read-only mount) removes its temporary file and
+        raises a `WriteFailed` naming the target, so nothing half-written stays behind.
+        """
         target = self._full(name)
         parent, base = posixpath.split(target)
-        self.fs.create_dir(parent, recursive=True)
         tmp = posixpath.join(parent, f".{base}.{uuid.uuid4().hex}.tmp")
-        with self.fs.open_output_stream(tmp) as stream:
-            stream.write(data)
-        self.fs.move(tmp, target)
+        try:
+            self.fs.create_dir(parent, recursive=True)
+            with self.fs.open_output_stream(tmp) as stream:
+                stream.write(data)
+            self.fs.move(tmp, target)
+        except OSError as err:
+            try:
+                self.fs.delete_file(tmp)
+            except OSError:
+                pass  # never created, or already gone
+            raise WriteFailed(f"could not write {posixpath.join(self.label, name)}: {err}") from err
 
     def write_text(self, name: str, text: str) -> None:
         self.write_bytes(name, text.encode())

@@ -2,7 +2,8 @@
 
 The report code reads a local directory. A run at `s3://bucket/runs/x`, `gs://...` or
 `file:///...` is mirrored first: only its result tables come down (run.json,
-models.parquet, failures.parquet, queries/, scores/), never the model store, which
+models.parquet, fingerprints.parquet, failures.parquet, queries/, scores/ and the
+job records that check them), never the model store, which
 is most of a run's bytes and which no report reads. The mirror is guarded like any
 run directory: one that holds another run is refused, not overwritten.
 """
@@ -16,9 +17,10 @@ import pyarrow.fs as pafs
 
 from engine.fs import Location
 from engine.provenance import check_run_dir
+from engine.rundir import DERIVED_TABLES, RUN_JSON, SHARD_TABLES
 
-TABLES = ("run.json", "models.parquet", "failures.parquet")
-SHARD_DIRS = ("queries", "scores")
+TABLES = (RUN_JSON, *DERIVED_TABLES)
+SHARD_DIRS = (*SHARD_TABLES, "records")  # the job records let the mirror's shards be checked
 
 
 def is_uri(where: str | Path) -> bool:

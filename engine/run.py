@@ -2,7 +2,8 @@
 
 The same plan runs on the local executor or on Ray; both pull jobs from the same
 scheduler and write the same shards, so a run started on one can be resumed on the
-other.
+other. A resumed run first checks everything it would reuse (`engine.integrity`):
+damaged files are cleared, listed in `RunResult.repaired`, and rebuilt.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import torch
 from engine.config import RunSpec
 from engine.failures import Failure, write_failures
 from engine.fs import Location
+from engine.integrity import Damage, check_run, repair
+from engine.lock import RunLock
 from engine.manifest import write_manifest
 from engine.plan import Plan, build_plan
 from engine.progress import RunProgress
@@ -32,6 +35,7 @@ class RunResult:
     failures: list[Failure] = field(default_factory=list)
     jobs_done: int = 0
     busy_seconds: float = 0.0
+    repaired: list[Damage] = field(default_factory=list)  # damaged files found on resume, now rebuilt
 
 
 def pick_device(choice: str) -> str:
@@ -55,12 +59,15 @@ def pack_size(spec: RunSpec, device: str) -> int:
     return chosen or (GPU_PACK if device == "cuda" else CPU_PACK)
 
 
-def scheduler_for(plan: Plan, store: ArtifactStore, sink: ShardSink) -> Scheduler:
-    """What is left to do: queries without a shard, and the models and fingerprints they need."""
+def stored_artefacts(plan: Plan, store: ArtifactStore) -> tuple[set[str], set[str]]:
+    models = {model_id for model_id in plan.nodes if store.has_model(model_id)}
+    return models, {f.fingerprint_id for f in plan.fingerprints if store.has_fingerprint(f.fingerprint_id)}
+
+
+def scheduler_for(plan: Plan, store: ArtifactStore, sink: ShardSink, rebuild: set[str] = frozenset()) -> Scheduler:
+    """What is left to do: queries without a shard, the models and fingerprints they need, and `rebuild`."""
     pending = [q for q in plan.queries if not sink.is_done(q.method, q.model_id)]
-    stored = {model_id for model_id in plan.nodes if store.has_model(model_id)}
-    fps = {f.fingerprint_id for f in plan.fingerprints if store.has_fingerprint(f.fingerprint_id)}
-    return Scheduler(plan, stored, fps, pending)
+    return Scheduler(plan, *stored_artefacts(plan, store), pending, rebuild)
 
 
 def run_spec(spec: RunSpec, out: str | Path | None = None, show_progress: bool = True,
@@ -75,15 +82,27 @@ def run_spec(spec: RunSpec, out: str | Path | None = None, show_progress: bool =
     else:
         device = planned_for = pick_device(spec.device)
     plan = build_plan(spec, pack=pack_size(spec, planned_for))
-    location = Location(out or spec.output)
-    run_dir = location
+    run_dir = Location(out or spec.output)
     resuming = check_run_dir(run_dir, plan.run_id)
-    if not resuming:
-        write_provenance(run_dir, spec, plan.run_id, device)
+    with RunLock(run_dir):
+        return _run_locked(spec, plan, run_dir, resuming, kind, device, options, show_progress)
+
+
+def _run_locked(spec: RunSpec, plan: Plan, run_dir: Location, resuming: bool, kind: str, device: str,
+                options: dict, show_progress: bool) -> RunResult:
+    result = RunResult(run_dir.local_path or str(run_dir), plan)
     store = ArtifactStore(run_dir / "store")
     sink = ShardSink(run_dir, plan.run_id)
-    sched = scheduler_for(plan, store, sink)
-    result = RunResult(location.local_path or str(location), plan)
+    rebuild: set[str] = set()
+    if resuming:
+        before = set().union(*stored_artefacts(plan, store))
+        result.repaired = [d for d in check_run(run_dir) if d.clear]
+        repair(run_dir, result.repaired)
+        rebuild = before - set().union(*stored_artefacts(plan, store))  # what was cleared is made again
+    else:
+        write_provenance(run_dir, spec, plan.run_id, device)
+    write_manifest(run_dir, plan, store)  # a run killed from here on can still be reported
+    sched = scheduler_for(plan, store, sink, rebuild)
     queries_total = sum(len(j.queries) for j in sched.query_jobs.values())
     with RunProgress(len(sched.query_jobs), queries_total, enabled=show_progress) as progress:
         if kind == "ray":
@@ -99,6 +118,6 @@ def run_spec(spec: RunSpec, out: str | Path | None = None, show_progress: bool =
     result.events = dict(progress.events)
     result.queries_run = result.events.get("queried", 0)
     result.jobs_done, result.busy_seconds = progress.jobs_done, progress.busy_seconds
+    write_failures(run_dir, result.failures)  # first: a full disk must not lose the failure record
     write_manifest(run_dir, plan, store)
-    write_failures(run_dir, result.failures)
     return result

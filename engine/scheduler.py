@@ -46,7 +46,10 @@ class Job:
 
 
 class Scheduler:
-    def __init__(self, plan: Plan, stored_models: set[str], stored_fingerprints: set[str], pending: list[QueryJob]):
+    def __init__(self, plan: Plan, stored_models: set[str], stored_fingerprints: set[str], pending: list[QueryJob],
+                 rebuild: set[str] = frozenset()):
+        """`rebuild`: models and fingerprints to make again although no pending query needs them
+        (the ones a resumed run found damaged and cleared)."""
         self.plan = plan
         self.models = set(stored_models)
         self.fingerprints = set(stored_fingerprints)
@@ -56,12 +59,14 @@ class Scheduler:
         by_model: dict[str, list[QueryJob]] = defaultdict(list)
         for q in pending:
             by_model[q.model_id].append(q)
-        needed_fps = {q.fingerprint_id for q in pending}
+        needed_fps = {q.fingerprint_id for q in pending} | (rebuild & {f.fingerprint_id for f in plan.fingerprints})
         self.fp_jobs = {f.fingerprint_id: f for f in plan.fingerprints
                         if f.fingerprint_id in needed_fps and f.fingerprint_id not in self.fingerprints}
         self.query_jobs = {m: Job("query", m, tuple(qs)) for m, qs in by_model.items()}
         self.fp_needs = {fid: {f.source_id, *f.owner_ids} for fid, f in self.fp_jobs.items()}
-        required = set()
+        required = {m for m in rebuild if m in plan.nodes}
+        for model_id in list(required):
+            required.update(plan.ancestors(model_id))
         for fid in self.fp_jobs:
             for model_id in self.fp_needs[fid]:  # owner models may be several steps from their root
                 required.add(model_id)

@@ -24,6 +24,19 @@ SCORES = pa.schema(
     ]
 )
 
+FINGERPRINTS = pa.schema(
+    [
+        ("fingerprint_id", pa.string()),
+        ("method", pa.string()),  # the registered method
+        ("label", pa.string()),  # the `method` column of the score and query shards
+        ("params", pa.string()),  # its parameters as sorted JSON
+        ("source_id", pa.string()),
+        ("owner_models", pa.list_(pa.string())),  # the owner-side models it had trained for itself
+        ("generation_seconds", pa.float64()),  # null until it is generated
+        ("sha256", pa.string()),  # of its stored tensors (null until generated)
+    ]
+)
+
 MODELS = pa.schema(
     [
         ("model_id", pa.string()),

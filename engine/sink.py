@@ -1,10 +1,13 @@
-"""Parquet sink: one shard per (suspect, method), written atomically.
+"""Parquet sink: one shard per (suspect, method), written atomically, then its job record.
 
-The scores shard is written first and the queries shard last, each to a temporary
-name then `os.replace`d, so the existence of the queries shard means the job is
-done; a run killed in between simply redoes that job.
+The scores shard and the queries shard are each written to a temporary name and
+moved into place; the job record (`engine.rundir.record_name`: both shards'
+sha256) is written last, so its existence means the job is done and lets every
+later read check the shards. A run killed in between simply redoes that job.
 """
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pyarrow as pa
@@ -12,7 +15,7 @@ import pyarrow.parquet as pq
 
 from engine import schema
 from engine.fs import Location
-from zoo.spec import short_hash
+from engine.rundir import digest, record_name, shard_name
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -26,12 +29,10 @@ class ShardSink:
         self.run_dir = run_dir
         self.run_id = run_id
 
-    @staticmethod
-    def shard_name(table: str, method: str, model_id: str) -> str:
-        return f"{table}/method={method}/{short_hash(model_id)}.parquet"
+    shard_name = staticmethod(shard_name)
 
     def is_done(self, method: str, model_id: str) -> bool:
-        return self.run_dir.exists(self.shard_name("queries", method, model_id))
+        return self.run_dir.exists(record_name(method, model_id))
 
     def write(
         self,
@@ -61,5 +62,10 @@ class ShardSink:
         row = {"run_id": self.run_id, "method": method, "model_id": model_id, "score": float(score),
                "access": access, "p_value": test.get("p_value"), "effect": test.get("effect")}
         scores = pa.Table.from_pylist([row], schema=schema.SCORES)
-        self.run_dir.write_bytes(self.shard_name("scores", method, model_id), parquet_bytes(scores))
-        self.run_dir.write_bytes(self.shard_name("queries", method, model_id), parquet_bytes(queries))
+        files = {}
+        for table, content in (("scores", scores), ("queries", queries)):
+            data = parquet_bytes(content)
+            files[shard_name(table, method, model_id)] = digest(data)
+            self.run_dir.write_bytes(shard_name(table, method, model_id), data)
+        record = {"method": method, "model_id": model_id, "fingerprint_id": fingerprint_id, "files": files}
+        self.run_dir.write_text(record_name(method, model_id), json.dumps(record, indent=1, sort_keys=True))

@@ -1,8 +1,10 @@
 """Content-addressed artifact store: model weights and fingerprints.
 
-Each artifact is a safetensors file plus a JSON sidecar, named by a hash of its id.
-Both are written to a temporary name and moved into place, sidecar last, so an
-artifact exists only once it is complete. Weights are only ever read with
+Each artifact is a safetensors file plus a JSON sidecar, named by a hash of its id
+(`engine.rundir.artefact_files`). Both are written to a temporary name and moved
+into place, sidecar last, so an artifact exists only once it is complete; the
+sidecar records the sha256 of the data file, and every load checks it, so a
+damaged file raises `DamagedFile` instead of changing a result. Weights are only ever read with
 safetensors: a suspect file that is a pickle (what `torch.save` writes) is refused,
 since unpickling an untrusted file can run arbitrary code.
 """
@@ -21,8 +23,8 @@ from safetensors.torch import load as load_torch
 from safetensors.torch import save as save_torch
 
 from engine.fs import Location
+from engine.rundir import DamagedFile, artefact_files, digest, verified
 from zoo.archs import build_arch
-from zoo.spec import short_hash
 
 
 class UntrustedFileError(ValueError):
@@ -77,43 +79,61 @@ class ArtifactStore:
     def __init__(self, root: Location | str | Path):
         self.root = root if isinstance(root, Location) else Location(root)
 
-    @staticmethod
-    def _names(kind: str, key: str) -> tuple[str, str]:
-        stem = f"{kind}/{short_hash(key)}"
-        return f"{stem}.safetensors", f"{stem}.json"
+    def _path(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    def _save(self, kind: str, key: str, data: bytes, sidecar: dict[str, Any]) -> None:
+        data_name, sidecar_name = artefact_files(kind, key)
+        self.root.write_bytes(data_name, data)
+        self.root.write_text(sidecar_name, json.dumps({**sidecar, "sha256": digest(data)}, indent=1, sort_keys=True))
+
+    def sidecar(self, kind: str, key: str) -> dict[str, Any]:
+        """The sidecar of a stored artefact, checked to be one and to name `key`."""
+        id_field = "model_id" if kind == "models" else "fingerprint_id"
+        name = artefact_files(kind, key)[1]
+        try:
+            record = json.loads(self.root.read_text(name))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise DamagedFile(self._path(name), "not a JSON sidecar") from None
+        if not isinstance(record, dict) or record.get(id_field) != key:
+            raise DamagedFile(self._path(name), f"does not describe {key!r}")
+        return record
+
+    def _load(self, kind: str, key: str) -> tuple[bytes, dict[str, Any]]:
+        """The data file's bytes, verified against the checksum in its sidecar, and the sidecar."""
+        record = self.sidecar(kind, key)
+        name = artefact_files(kind, key)[0]
+        if not self.root.exists(name):
+            raise DamagedFile(self._path(name), "missing, though its sidecar exists")
+        return verified(self.root.read_bytes(name), record.get("sha256"), self._path(name)), record
 
     def has_model(self, model_id: str) -> bool:
-        return self.root.exists(self._names("models", model_id)[1])
+        return self.root.exists(artefact_files("models", model_id)[1])
 
     def save_model(self, model_id: str, model: torch.nn.Module, info: dict[str, Any]) -> None:
-        weights, sidecar = self._names("models", model_id)
         state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-        self.root.write_bytes(weights, save_torch(state))
-        self.root.write_text(sidecar, json.dumps({"model_id": model_id, **info}, indent=1, sort_keys=True))
+        self._save("models", model_id, save_torch(state), {"model_id": model_id, **info})
 
     def model_info(self, model_id: str) -> dict[str, Any]:
-        return json.loads(self.root.read_text(self._names("models", model_id)[1]))
+        return self.sidecar("models", model_id)
 
     def load_model(self, model_id: str, device="cpu"):
-        info = self.model_info(model_id)
-        if info.get("model_id") != model_id:
-            raise UntrustedFileError(f"sidecar of {model_id!r} names {info.get('model_id')!r}")
-        weights, _ = self._names("models", model_id)
-        name = f"{self.root}/{weights}"
-        state = weights_from_bytes(self.root.read_bytes(weights), name)
+        data, info = self._load("models", model_id)
+        name = self._path(artefact_files("models", model_id)[0])
+        state = weights_from_bytes(data, name)
         return model_from_weights(state, name, info["arch"], info["input_shape"], info["num_classes"], device)
 
     def has_fingerprint(self, fingerprint_id: str) -> bool:
-        return self.root.exists(self._names("fingerprints", fingerprint_id)[1])
+        return self.root.exists(artefact_files("fingerprints", fingerprint_id)[1])
 
     def save_fingerprint(self, fingerprint_id: str, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        data, sidecar = self._names("fingerprints", fingerprint_id)
-        self.root.write_bytes(data, save_numpy(tensors))
-        self.root.write_text(sidecar, json.dumps({"fingerprint_id": fingerprint_id, "meta": meta}, indent=1))
+        self._save("fingerprints", fingerprint_id, save_numpy(tensors), {"fingerprint_id": fingerprint_id, "meta": meta})
 
     def load_fingerprint(self, fingerprint_id: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        data, sidecar = self._names("fingerprints", fingerprint_id)
-        raw = self.root.read_bytes(data)
-        check_not_pickle(raw, f"{self.root}/{data}")
-        meta = json.loads(self.root.read_text(sidecar))["meta"]
-        return load_numpy(raw), meta
+        raw, record = self._load("fingerprints", fingerprint_id)
+        check_not_pickle(raw, self._path(artefact_files("fingerprints", fingerprint_id)[0]))
+        return load_numpy(raw), record["meta"]
+
+    def verify(self, kind: str, key: str) -> None:
+        """Raise `DamagedFile` unless the artefact reads back exactly as it was recorded."""
+        self._load(kind, key)

@@ -1,26 +1,26 @@
 """What each method costs the verifier: fingerprint generation, owner-side models, queries.
 
-* generation_seconds: the `generation_seconds` the engine times around every
-  fingerprint (or a method's own `seconds`), from its store sidecar
-  (`store/fingerprints/<hash>.json`, {"fingerprint_id", "meta": {...}})
-  records; null when the method does not record it. The method's fingerprint is the
-  one its query shards name.
+* generation_seconds: the seconds the engine timed around the fingerprint's
+  generation, from the run's `fingerprints.parquet` (a result table, so a mirrored
+  run keeps it); null when the table does not have it. The method's fingerprint is
+  the one its query shards name.
 * owner_models / owner_train_seconds: the owner-side models (manifest role "owner")
-  the method had trained for itself, and their summed training time. If the sidecar
-  lists them (meta "owner_models": [model_id, ...]) they are attributed to that
-  method (owner_attributed = True). Otherwise the manifest does not say which method
-  asked for which owner model, so every owner model of the run is shown for every
-  method and owner_attributed = False marks the pooled figure.
+  the method had trained for itself, and their summed training time. If
+  `fingerprints.parquet` lists them they are attributed to that method
+  (owner_attributed = True). Otherwise (a run without the table) every owner model
+  of the run is shown for every method and owner_attributed = False marks the
+  pooled figure.
 * queries_per_suspect: the median number of query rows per suspect in its query
   shards (the fingerprint size); suspects_queried: how many suspects it queried.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
+
+from engine.rundir import FINGERPRINTS
 
 COST_SCHEMA = pl.Schema(
     {
@@ -38,12 +38,12 @@ COST_SCHEMA = pl.Schema(
 
 
 def fingerprint_meta(run_dir: Path) -> dict[str, dict]:
-    """fingerprint_id -> meta of every fingerprint sidecar in the run's store."""
-    metas = {}
-    for path in sorted((run_dir / "store" / "fingerprints").glob("*.json")):
-        sidecar = json.loads(path.read_text())
-        metas[str(sidecar.get("fingerprint_id"))] = sidecar.get("meta", {})
-    return metas
+    """fingerprint_id -> {"generation_seconds", "owner_models"} from the run's fingerprints table."""
+    path = run_dir / FINGERPRINTS
+    if not path.is_file():
+        return {}
+    table = pl.read_parquet(path, columns=["fingerprint_id", "generation_seconds", "owner_models"])
+    return {row.pop("fingerprint_id"): row for row in table.iter_rows(named=True)}
 
 
 def method_cost(

@@ -66,7 +66,8 @@ def test_deleting_one_shard_recomputes_only_that_shard(run):
     assert again.queries_run == 1 and again.events.get("trained", 0) == 0
     after = snapshot(out)
     changed = {p for p in after if before.get(p) != after[p]}
-    assert victim in changed and all(p.name == victim.name or p.parent.parent.name == "scores" for p in changed)
+    assert victim in changed and {p.stem for p in changed} == {victim.stem}  # its shards and job record
+    assert [d.path for d in again.repaired] == [str(victim.relative_to(out))]
     assert pl.read_parquet(victim).equals(content)
 
 

@@ -5,7 +5,7 @@ from conftest import tiny_spec
 
 from engine.config import build_spec
 from engine.run import run_spec
-from engine.sink import ShardSink
+from engine.rundir import artefact_files, record_name, shard_name
 from engine.store import ArtifactStore
 
 ATTACKS = [
@@ -62,10 +62,11 @@ def test_a_killed_pack_retrains_only_its_lost_member(serial):
     store = ArtifactStore(out / "store")
     member = sorted(m for m in result.plan.packs if "->distill(arch=mlp," in m and "rep=1" in m)[0]
     weights = store.load_model(member).state_dict()
-    for name in store._names("models", member):  # as if the run died before this member was stored
+    for name in artefact_files("models", member):  # as if the run died before this member was stored
         (out / "store" / name).unlink()
-    for table in ("queries", "scores"):
-        (out / ShardSink.shard_name(table, "ipguard", member)).unlink()
+    for name in (*(shard_name(table, "ipguard", member) for table in ("queries", "scores")),
+                 record_name("ipguard", member)):
+        (out / name).unlink()
     again = run_spec(spec(workers=1, pack=4), out=out, show_progress=False)
     assert again.events["trained"] == 1
     retrained = store.load_model(member).state_dict()

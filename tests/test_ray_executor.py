@@ -129,6 +129,7 @@ def test_failing_job_is_recorded_and_actors_are_recycled(ray_cluster, local_run,
     from engine.plan import build_plan
     from engine.progress import RunProgress
     from engine.provenance import write_provenance
+    from engine.rundir import artefact_files, digest
     from engine.store import ArtifactStore
 
     raw = {**RAY_SPEC, "executor": {**RAY_SPEC["executor"], "recycle_after": 3, "max_attempts": 2}}
@@ -138,9 +139,9 @@ def test_failing_job_is_recorded_and_actors_are_recycled(ray_cluster, local_run,
     write_provenance(Location(out), spec, plan.run_id, "cpu")
     pruned = next(n for n in plan.nodes.values() if n.role == "intermediate" and '"rate": 0.5' in n.attack_params)
     store = ArtifactStore(out / "store")
-    weights, sidecar = store._names("models", pruned.model_id)
-    store.root.write_bytes(weights, b"\x00" * 64)
-    store.root.write_text(sidecar, json.dumps({"model_id": pruned.model_id, "arch": "cnn",
+    weights, sidecar = artefact_files("models", pruned.model_id)
+    store.root.write_bytes(weights, b"\x00" * 64)  # recorded as it is, so only loading it fails
+    store.root.write_text(sidecar, json.dumps({"model_id": pruned.model_id, "arch": "cnn", "sha256": digest(b"\x00" * 64),
                                                "input_shape": [1, 8, 8], "num_classes": 10}))
     served = Counter()
     original = RunProgress.job_done

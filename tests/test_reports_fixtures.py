@@ -67,7 +67,8 @@ def write_engine_run(
     """Write a run under `root`. `scores` maps method -> {short name: score}; `logits` method -> {short name: array}.
 
     Methods without logits get 4 queries of width 3 whose argmax follows the score
-    (high score: the source's labels). `sidecars` maps fingerprint_id -> meta.
+    (high score: the source's labels). `sidecars` maps fingerprint_id -> {"seconds", "owners"}, the
+    generation time and owner models its `fingerprints.parquet` row records.
     """
     root.mkdir(parents=True, exist_ok=True)
     methods = spec_methods if spec_methods is not None else list(scores)
@@ -113,8 +114,10 @@ def write_engine_run(
                 path = root / table / f"method={method}" / shard_name(model_id)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 pq.write_table(data, path)
-    for fingerprint_id, meta in (sidecars or {}).items():
-        path = root / "store" / "fingerprints" / f"{fingerprint_id}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"fingerprint_id": fingerprint_id, "meta": meta}))
+    if sidecars:
+        from engine import schema
+
+        rows = [{"fingerprint_id": fid, "generation_seconds": meta.get("seconds"), "owner_models": meta.get("owners")}
+                for fid, meta in sidecars.items()]
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema.FINGERPRINTS), root / "fingerprints.parquet")
     return root

@@ -1,10 +1,12 @@
-"""The artifact store round-trips weights and never unpickles a model file."""
+"""The artifact store round-trips weights, never unpickles a model file, never loads a damaged one."""
+import json
 import pickle
 
 import numpy as np
 import pytest
 import torch
 
+from engine.rundir import DamagedFile, digest
 from engine.store import ArtifactStore, UntrustedFileError, load_model_file
 from zoo.archs import build_arch
 
@@ -60,8 +62,35 @@ def test_a_pickle_swapped_into_the_store_is_refused(tmp_path):
     store.save_model("m1", build_arch("cnn", (1, 8, 8), 10), INFO)
     weights = next((tmp_path / "models").glob("*.safetensors"))
     weights.write_bytes(pickle.dumps(Boom()))
+    with pytest.raises(DamagedFile, match="checksum mismatch"):
+        store.load_model("m1")
+    sidecar = weights.with_suffix(".json")  # a forger who also rewrites the recorded checksum
+    record = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**record, "sha256": digest(weights.read_bytes())}))
     with pytest.raises(UntrustedFileError, match="is a pickle"):
         store.load_model("m1")
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "no checksum", "missing"])
+def test_a_damaged_artefact_is_never_loaded(tmp_path, damage):
+    store = ArtifactStore(tmp_path)
+    store.save_model("m1", build_arch("cnn", (1, 8, 8), 10), INFO)
+    store.save_fingerprint("f", {"inputs": np.zeros((2, 1, 8, 8), np.float32)}, {})
+    for kind, load in (("models", lambda: store.load_model("m1")), ("fingerprints", lambda: store.load_fingerprint("f"))):
+        data = next((tmp_path / kind).glob("*.safetensors"))
+        raw = bytearray(data.read_bytes())
+        if damage == "flip":
+            raw[len(raw) // 2] ^= 0x01
+            data.write_bytes(bytes(raw))
+        elif damage == "truncate":
+            data.write_bytes(bytes(raw[:-4]))
+        elif damage == "missing":
+            data.unlink()
+        else:
+            sidecar = data.with_suffix(".json")
+            sidecar.write_text(json.dumps({k: v for k, v in json.loads(sidecar.read_text()).items() if k != "sha256"}))
+        with pytest.raises(DamagedFile, match=str(data.name)):
+            load()
 
 
 def test_fingerprint_round_trip(tmp_path):
