@@ -9,6 +9,7 @@ methods get argmax labels, never logits.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -18,7 +19,59 @@ Access = Literal["labels", "logits", "white-box"]
 
 
 class MethodParamError(ValueError):
-    """A method parameter that is unknown or of the wrong type."""
+    """A method parameter that is unknown, of the wrong type or out of its range; `param` names it."""
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
+
+
+class Above(float):
+    """An exclusive lower bound: `(Above(0), 10.0)` means 0 < value <= 10."""
+
+
+class Below(float):
+    """An exclusive upper bound: `(0.0, Below(1))` means 0 <= value < 1."""
+
+
+class _Architectures:
+    """A `choices` entry meaning the registered architecture names, looked up when checked
+    (zoo.archs imports torch, which listing methods must not)."""
+
+    def names(self) -> tuple[str, ...]:
+        from zoo.archs import list_archs
+
+        return tuple(list_archs())
+
+    def __repr__(self) -> str:
+        return "ARCHITECTURES"
+
+
+ARCHITECTURES = _Architectures()
+
+# Ranges shared by many methods, so one kind of parameter has one rule everywhere. The
+# upper limits only catch absurd values (n = 10**9 would run for days, then fail).
+COUNT = (1, 100_000)  # fingerprint queries, candidates, images drawn
+STEPS = (1, 100_000)  # optimisation steps, epochs, iterations
+MODELS = (1, 1_000)  # owner-side models of one kind
+RATE = (Above(0), 10.0)  # learning rates
+UNIT = (0.0, 1.0)  # shares, probabilities, L-inf radii on [0, 1] pixels
+WEIGHT = (0.0, 1_000.0)  # loss weights and margins
+WIDTH = (1, 65_536)  # layer widths, latent sizes
+SEED = (0, 2**63 - 1)
+ARCH_LIST = (1, 100)  # entries of a list of architectures
+
+
+def interval(lo, hi) -> str:
+    left = "(-inf" if lo is None else f"({lo!r}" if isinstance(lo, Above) else f"[{lo!r}"
+    right = "inf)" if hi is None else f"{hi!r})" if isinstance(hi, Below) else f"{hi!r}]"
+    return f"{left}, {right}"
+
+
+def within(value, lo, hi) -> bool:
+    above = lo is None or (value > lo if isinstance(lo, Above) else value >= lo)
+    below = hi is None or (value < hi if isinstance(hi, Below) else value <= hi)
+    return above and below
 
 
 @dataclass
@@ -62,12 +115,20 @@ class Method:
     defaults: ClassVar[dict[str, Any]] = {}  # TOML arrays arrive as lists: list defaults, not tuples
     summary: ClassVar[str] = ""
     tiny: ClassVar[dict[str, Any]] = {}  # seconds-scale parameters for the registry's contract test
+    # Allowed values, checked when a spec loads so a bad value fails before any training.
+    # Every parameter needs one of these (tests/test_method_params.py), a bool default
+    # being bounded by its type. For a list parameter, bounds/choices apply to each entry
+    # and `lengths` to its length. `free` names parameters left unchecked, with the reason.
+    bounds: ClassVar[dict[str, tuple[Any, Any]]] = {}  # inclusive; None = unbounded; Above/Below: exclusive
+    choices: ClassVar[dict[str, Any]] = {}  # a tuple of values, or ARCHITECTURES
+    lengths: ClassVar[dict[str, tuple[int, int]]] = {}
+    free: ClassVar[dict[str, str]] = {}
 
     def __init__(self, **params: Any):
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
             raise MethodParamError(
-                f"{self.name} has no parameter {unknown[0]!r}; allowed: {', '.join(sorted(self.defaults))}"
+                f"{self.name} has no parameter {unknown[0]!r}; allowed: {', '.join(sorted(self.defaults))}", unknown[0]
             )
         self.params = {**self.defaults, **params}
         for key, value in self.params.items():
@@ -76,8 +137,49 @@ class Method:
                 self.params[key] = float(value)
             elif default is not None and type(value) is not type(default):
                 raise MethodParamError(
-                    f"{self.name}.{key} must be {type(default).__name__}, got {value!r}"
+                    f"{self.name}.{key} must be {type(default).__name__}, got {value!r}", key
                 )
+        for key in self.defaults:
+            self._check_range(key, self.params[key])
+        self.check(self.params)
+
+    def check(self, params: dict[str, Any]) -> None:
+        """Cross-parameter rules; raise MethodParamError naming the parameter."""
+
+    def _check_range(self, key: str, value: Any) -> None:
+        default = self.defaults[key]
+        if value is None and default is None:
+            return  # None means "inherit" (e.g. the source's epochs)
+        if isinstance(default, list):
+            lo, hi = self.lengths.get(key, (0, None))
+            if not within(len(value), lo, hi):
+                raise MethodParamError(
+                    f"{self.name}.{key} must have a length in {interval(lo, hi)}, got {len(value)}: {value!r}", key
+                )
+            kind = type(default[0]) if default else None
+            for i, item in enumerate(value):
+                self._check_value(f"{key}[{i}]", key, item, kind)
+        else:
+            self._check_value(key, key, value, type(default) if default is not None else None)
+
+    def _check_value(self, label: str, key: str, value: Any, kind: type | None) -> None:
+        where = f"{self.name}.{label}"
+        if key in self.choices:
+            options = self.choices[key]
+            options = options.names() if isinstance(options, _Architectures) else options
+            if isinstance(value, bool) != any(isinstance(o, bool) for o in options) or value not in options:
+                raise MethodParamError(f"{where} must be one of {', '.join(map(str, options))}, got {value!r}", key)
+        if key not in self.bounds:
+            return
+        lo, hi = self.bounds[key]
+        if kind is None:  # a None default: the bounds' type says what a value must be
+            kind = int if all(b is None or type(b) is int for b in (lo, hi)) else float
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and isinstance(value, float)):
+            raise MethodParamError(f"{where} must be {kind.__name__}, got {value!r}", key)
+        if not math.isfinite(value):
+            raise MethodParamError(f"{where} must be a finite number, got {value!r}", key)
+        if not within(value, lo, hi):
+            raise MethodParamError(f"{where} must be in {interval(lo, hi)}, got {value!r}", key)
 
     def identity(self) -> str:
         """Name, code version and resolved parameters: what a fingerprint id hashes."""

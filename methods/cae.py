@@ -48,7 +48,8 @@ import torch
 import torch.nn.functional as F
 
 from methods import register_method
-from methods.base import Fingerprint, Method, OwnerContext, owner_derived, owner_train
+from methods.base import (ARCH_LIST, ARCHITECTURES, COUNT, RATE, STEPS, UNIT, WEIGHT, Above, Fingerprint, Method,
+                          OwnerContext, owner_derived, owner_train)
 from zoo.fit import predict_logits
 
 OWNER_SEED = 1000  # owner-side reference seeds start here, clear of the spec's negatives
@@ -127,6 +128,10 @@ class CAE(Method):
     }
     summary = "adversarial examples that transfer to the owner's surrogates but not its references; matching rate"
     tiny = {"n": 20, "candidates": 40, "steps": 30, "surrogates": ["mlp"], "references": ["mlp"]}
+    bounds = {"n": COUNT, "candidates": COUNT, "eps": (Above(0), 1.0), "steps": STEPS, "lr": RATE,
+              "alpha": WEIGHT, "beta": WEIGHT, "gamma": WEIGHT, "dropout": UNIT}  # dropout 1: one random member
+    choices = {"surrogates": ARCHITECTURES, "references": ARCHITECTURES}
+    lengths = {"surrogates": ARCH_LIST, "references": ARCH_LIST}  # Conf needs both sets
 
     def owner_models(self, source_id: str) -> list[str]:
         return surrogate_ids(source_id, self.params["surrogates"]) + reference_ids(source_id, self.params["references"])

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from methods import register_method
-from methods.base import Fingerprint, Method, OwnerContext
-from methods.margin_wm import binomial_test, owner_references, trigger_fingerprint
+from methods.base import STEPS, WEIGHT, Above, Fingerprint, Method, MethodParamError, OwnerContext
+from methods.margin_wm import REFERENCES, binomial_test, owner_references, trigger_fingerprint
 from zoo.watermark import marked_root
 from zoo.watermark.ewe import EWE_DEFAULTS, ewe_triggers
 
@@ -36,6 +36,15 @@ class EWE(Method):
     defaults = {**EWE_DEFAULTS, "epochs": None, "references": 1}
     summary = "SNNL-entangled trigger watermark; trigger success rate (Jia et al., USENIX Security 2021)"
     tiny = {"w_epochs": 3, "references": 1}
+    # As the marking step's checks (zoo.watermark.ewe), with upper limits. source/target are
+    # class indices: the data set, hence the class count, is only known when the data loads.
+    bounds = {"w_epochs": (0, STEPS[1]), "source": (0, 9_999), "target": (0, 9_999), "patch": (1, 1_024),
+              "kappa": WEIGHT, "temp": (Above(0), 1_000.0), "t_lr": (0.0, 10.0), "ratio": (1, 1_000),
+              "layers": (1, 100), "epochs": STEPS, "references": REFERENCES}  # epochs None: the source's
+
+    def check(self, params):
+        if params["source"] == params["target"]:
+            raise MethodParamError(f"ewe.target must differ from source ({params['source']})", "target")
 
     def source_recipe(self, source_id: str) -> str:
         marking = {k: self.params[k] for k in EWE_DEFAULTS}

@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods import register_method
-from methods.base import Fingerprint, Method, OwnerContext
+from methods.base import ARCHITECTURES, RATE, SEED, STEPS, UNIT, Above, Fingerprint, Method, OwnerContext
 from zoo.archs import ARCHS
 from zoo.spec import canonical
 from zoo.watermark import KEY_SPLIT, clean_root, marked_root
@@ -157,11 +157,12 @@ class ExternalFeatures(Method):
                 "benign": 4, "tau": 0.2, "test": "paired", "clf_epochs": 50, "clf_lr": 0.01}
     summary = "styled training images; meta-classifier on gradient signs; paired t-test (Li et al., AAAI 2022)"
     tiny = {"archs": ["cnn"], "benign": 2, "clf_epochs": 20}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        if self.params["features"] not in ("gradient", "output") or self.params["test"] not in ("paired", "repo"):
-            raise ValueError("external_features: features must be gradient|output and test paired|repo")
+    # fraction/alpha as the marking step (zoo.watermark.external_features); epochs None: the source's.
+    # archs may be empty: the source's own architecture is always added. tau bounds mean(P_S - P_B).
+    bounds = {"fraction": (Above(0), 1.0), "alpha": UNIT, "style_seed": SEED, "pick_seed": SEED, "epochs": STEPS,
+              "benign": (1, 100), "tau": UNIT, "clf_epochs": STEPS, "clf_lr": RATE}
+    choices = {"features": ("gradient", "output"), "test": ("paired", "repo"), "archs": ARCHITECTURES}
+    lengths = {"archs": (0, 100)}
 
     def _marking(self) -> dict:
         return {k: self.params[k] for k in FEATURE_DEFAULTS}

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from methods import register_method
-from methods.base import Fingerprint, Method, OwnerContext
+from methods.base import COUNT, RATE, STEPS, WEIGHT, Fingerprint, Method, OwnerContext
 
 
 def boundary_loss(z: torch.Tensor, i: torch.Tensor, j: torch.Tensor, k: float) -> torch.Tensor:
@@ -46,11 +46,11 @@ class IPGuard(Method):
     defaults = {"n": 100, "k": 1.0, "steps": 1000, "lr": 0.01, "init": "random", "target": "random", "clip": True}
     summary = "points just across the source's decision boundary; label matching rate"
     tiny = {"n": 20, "steps": 200}
+    bounds = {"n": COUNT, "k": WEIGHT, "steps": STEPS, "lr": RATE}  # k: logit margin, 0 = on the boundary
+    choices = {"init": ("data", "random"), "target": ("random", "least")}
 
     def fingerprint(self, source, owner: OwnerContext) -> Fingerprint:
         p = self.params
-        if p["init"] not in ("data", "random") or p["target"] not in ("random", "least"):
-            raise ValueError("ipguard: init must be data|random and target random|least")
         started = time.perf_counter()
         generator = torch.Generator().manual_seed(owner.seed)
         x0 = self._initial_points(owner, generator)

@@ -28,13 +28,14 @@ import numpy as np
 import torch
 
 from methods import register_method
-from methods.base import Fingerprint, Method, OwnerContext
+from methods.base import COUNT, SEED, STEPS, UNIT, WEIGHT, Fingerprint, Method, OwnerContext
 from zoo.fit import predict_logits
 from zoo.watermark import clean_root, marked_root
 from zoo.watermark.margin import MARGIN_DEFAULTS, margin_keys
 from zoo.watermark.stats import binomial_p
 
 REFERENCE_SEED = 1000  # owner-side seeds stay clear of the spec's negative seeds
+REFERENCES = (0, 100)  # clean owner models measuring p0; none: p0 is the floor
 
 
 def owner_references(source_id: str, count: int) -> list[str]:
@@ -75,6 +76,9 @@ class MarginWatermark(Method):
     defaults = {**MARGIN_DEFAULTS, "epochs": 100, "references": 1}
     summary = "margin-maximised watermark keys with random wrong labels; key matching rate (Kim et al., ICML 2023)"
     tiny = {"keys": 10, "epochs": 30, "references": 1}
+    # As the marking step's checks (zoo.watermark.margin), with upper limits; steps 0: plain keys.
+    bounds = {"keys": COUNT, "key_seed": SEED, "key_batch": COUNT, "steps": (0, 1_000), "step": UNIT,
+              "weight": WEIGHT, "eps": UNIT, "epochs": STEPS, "references": REFERENCES}
 
     def source_recipe(self, source_id: str) -> str:
         marking = {k: self.params[k] for k in MARGIN_DEFAULTS}

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from methods import register_method
-from methods.base import Fingerprint, Method, OwnerContext
+from methods.base import COUNT, RATE, STEPS, UNIT, WEIGHT, WIDTH, Below, Fingerprint, Method, OwnerContext
 from methods.gan import GANSettings, train_gan
 from methods.meta import frozen, seeded
 
@@ -56,6 +56,9 @@ class MarginFinger(Method):
     }
     summary = "conditional-GAN samples at margin d from the source's boundary; label matching rate"
     tiny = {"n": 20, "gan_steps": 60, "gan_lr": 4e-4}
+    # d: probability gap, alpha: BCE soft target; ema 1 would freeze the generator's average
+    bounds = {"n": COUNT, "d": UNIT, "alpha": UNIT, "beta": WEIGHT, "gamma": WEIGHT, "omega": WEIGHT, "reg": WEIGHT,
+              "gan_steps": STEPS, "gan_lr": RATE, "batch": WIDTH, "z_dim": WIDTH, "ema": (0.0, Below(1))}
 
     def fingerprint(self, source, owner: OwnerContext) -> Fingerprint:
         p, data = self.params, owner.data

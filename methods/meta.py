@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import OwnerContext, owner_derived, owner_train
+from methods.base import MODELS, STEPS, OwnerContext, owner_derived, owner_train
 from zoo.spec import canonical
 
 POSITIVE_RECIPES = (
@@ -36,6 +36,8 @@ POSITIVE_RECIPES = (
     "distill(arch={other},epochs={epochs},rep={rep})",
 )
 OWNER_DEFAULTS = {"owner_pos": 8, "owner_neg": 8, "owner_epochs": 0}
+# At least one owner positive and one negative (`split_owner_models`); owner_epochs 0 = the source's.
+OWNER_BOUNDS = {"owner_pos": MODELS, "owner_neg": MODELS, "owner_epochs": (0, STEPS[1])}
 
 
 def owner_set(source_id: str, params: dict) -> list[str]:

@@ -52,8 +52,9 @@ import torch
 import torch.nn.functional as F
 
 from methods import register_method
-from methods.base import Fingerprint, Method, OwnerContext
+from methods.base import COUNT, RATE, STEPS, UNIT, WEIGHT, Above, Fingerprint, Method, OwnerContext
 from methods.meta import (
+    OWNER_BOUNDS,
     OWNER_DEFAULTS,
     frozen,
     keep_order,
@@ -86,6 +87,9 @@ class MetaFinger(Method):
     summary = "natural images meta-trained so only source-derived models agree; label matching rate"
     tiny = {"n": 20, "batch": 30, "rounds": 2, "epochs": 6, "augment": 1, "owner_pos": 2, "owner_neg": 2,
             "owner_epochs": 5}
+    bounds = {"n": COUNT, "batch": COUNT, "rounds": (1, 10_000), "epochs": STEPS, "lr": RATE, "alpha": WEIGHT,
+              "n_sample": (1, 1_000), "augment": (0, 100), "noise_level": (Above(0), 1e6),  # noise std(W) / level
+              "screen_tpr": UNIT, "screen_fpr": UNIT, **OWNER_BOUNDS}
 
     def owner_models(self, source_id: str) -> list[str]:
         return owner_set(source_id, self.params)

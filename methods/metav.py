@@ -48,8 +48,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods import register_method
-from methods.base import Fingerprint, Method, OwnerContext
-from methods.meta import OWNER_DEFAULTS, frozen, owner_set, seeded, split_owner_models
+from methods.base import COUNT, RATE, STEPS, WIDTH, Fingerprint, Method, OwnerContext
+from methods.meta import OWNER_BOUNDS, OWNER_DEFAULTS, frozen, owner_set, seeded, split_owner_models
 
 
 def verifier(in_features: int, hidden: list[int]) -> nn.Sequential:
@@ -67,6 +67,9 @@ class MetaV(Method):
                 "init": "data", **OWNER_DEFAULTS}
     summary = "fingerprint inputs and a meta-verifier trained jointly on owner positives/negatives"
     tiny = {"n": 20, "steps": 40, "owner_pos": 2, "owner_neg": 2, "owner_epochs": 5}
+    bounds = {"n": COUNT, "steps": STEPS, "lr": RATE, "lr_verifier": RATE, "hidden": WIDTH, **OWNER_BOUNDS}
+    choices = {"output": ("probs", "logits"), "init": ("data", "noise")}
+    lengths = {"hidden": (0, 16)}  # no hidden layer: a linear verifier
 
     def owner_models(self, source_id: str) -> list[str]:
         return owner_set(source_id, self.params)
@@ -82,8 +85,6 @@ class MetaV(Method):
 
     def fingerprint(self, source, owner: OwnerContext) -> Fingerprint:
         p = self.params
-        if p["output"] not in ("probs", "logits") or p["init"] not in ("data", "noise"):
-            raise ValueError("metav: output must be probs|logits and init data|noise")
         started = time.perf_counter()
         positives, negatives = split_owner_models(source, owner)
         models = positives + negatives

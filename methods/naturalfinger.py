@@ -66,9 +66,10 @@ import torch.nn.functional as F
 from torch.nn.utils import parametrize
 
 from methods import register_method
-from methods.base import Fingerprint, Method, OwnerContext
+from methods.base import COUNT, RATE, STEPS, UNIT, WEIGHT, WIDTH, Above, Fingerprint, Method, OwnerContext
 from methods.gan import GANSettings, hinge_losses, train_gan
 from methods.meta import (
+    OWNER_BOUNDS,
     OWNER_DEFAULTS,
     TRANSFORMS,
     cw_loss,
@@ -97,6 +98,9 @@ class NaturalFinger(Method):
     summary = "GAN images optimised into the positives/negatives decision difference; label matching rate"
     tiny = {"n": 20, "batch": 32, "max_batches": 1, "iterations": 20, "gan_steps": 100, "gan_lr": 4e-4,
             "owner_pos": 2, "owner_neg": 2, "owner_epochs": 5}
+    bounds = {"n": COUNT, "batch": COUNT, "max_batches": (1, 10_000), "iterations": STEPS, "lr": (Above(0), 100.0),
+              "lam": WEIGHT, "kappa": WEIGHT, "fgsm_eps": (Above(0), 1.0), "model_batch": (1, 1_000),
+              "screen_tpr": UNIT, "gan_steps": STEPS, "gan_lr": RATE, "z_dim": WIDTH, **OWNER_BOUNDS}
 
     def owner_models(self, source_id: str) -> list[str]:
         return owner_set(source_id, self.params)

@@ -36,7 +36,7 @@ import time
 import torch
 
 from methods import register_method
-from methods.base import Fingerprint, OwnerContext
+from methods.base import COUNT, UNIT, Fingerprint, OwnerContext
 from methods.correlation import SampleCorrelation
 
 
@@ -69,6 +69,7 @@ class SACM(SampleCorrelation):
     defaults = {"n": 100, "ratio": 0.2, "min_side": 2, "transpose": False}
     summary = "sample correlation of logits on CutMix-mixed held-out images; no training (SAC-m)"
     tiny = {"n": 40}
+    bounds = {"n": (2, COUNT[1]), "ratio": UNIT, "min_side": (1, 4_096)}  # box side in pixels
 
     def fingerprint(self, source, owner: OwnerContext) -> Fingerprint:
         started = time.perf_counter()

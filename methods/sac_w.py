@@ -36,7 +36,7 @@ import time
 import torch
 
 from methods import register_method
-from methods.base import Fingerprint, MethodParamError, OwnerContext
+from methods.base import ARCH_LIST, ARCHITECTURES, COUNT, Fingerprint, MethodParamError, OwnerContext
 from methods.cae import surrogate_ids
 from methods.correlation import SampleCorrelation
 from zoo.fit import predict_logits
@@ -65,13 +65,13 @@ class SACW(SampleCorrelation):
     defaults = {"n": 100, "min_n": 5, "selection": "common", "surrogates": ["cnn", "mlp"]}
     summary = "sample correlation of logits on held-out images the source (and its surrogates) get wrong (SAC-w)"
     tiny = {"surrogates": ["mlp"]}
+    bounds = {"n": (2, COUNT[1]), "min_n": (2, COUNT[1])}  # a correlation needs at least two samples
+    choices = {"selection": ("common", "source"), "surrogates": ARCHITECTURES}
+    lengths = {"surrogates": ARCH_LIST}
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        if self.params["selection"] not in ("common", "source"):
-            raise MethodParamError(f"sac_w.selection must be common or source, got {self.params['selection']!r}")
-        if self.params["min_n"] < 2:
-            raise MethodParamError("sac_w.min_n must be >= 2: a correlation needs at least two samples")
+    def check(self, params):
+        if params["min_n"] > params["n"]:  # the fallback tops up to min_n: more queries than n
+            raise MethodParamError(f"sac_w.min_n must be <= n ({params['n']}), got {params['min_n']}", "min_n")
 
     def owner_models(self, source_id: str) -> list[str]:
         if self.params["selection"] == "source":

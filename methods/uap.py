@@ -48,7 +48,8 @@ from sklearn.cluster import KMeans
 from torch import nn
 
 from methods import register_method
-from methods.base import Fingerprint, Method, OwnerContext
+from methods.base import (ARCH_LIST, ARCHITECTURES, COUNT, RATE, STEPS, UNIT, WIDTH, Above, Fingerprint, Method,
+                          MethodParamError, OwnerContext)
 from methods.cae import frozen, reference_ids, split_owner_models, surrogate_ids
 from zoo.fit import predict_logits
 
@@ -174,6 +175,16 @@ class UAP(Method):
     }
     summary = "outputs on k-means points with and without the source's UAP, embedded by a contrastive encoder"
     tiny = {"points": 8, "views": 4, "passes": 1, "pool": 60, "epochs": 50, "positives": ["mlp"], "negatives": ["mlp"]}
+    bounds = {"points": COUNT, "views": COUNT, "xi": (Above(0), 1.0), "delta": UNIT, "passes": (1, 1_000),
+              "pool": COUNT, "overshoot": (0.0, 10.0), "df_iter": (1, 10_000), "hidden": WIDTH, "dim": WIDTH,
+              "tau": (Above(0), 100.0), "lr": RATE, "epochs": STEPS}
+    choices = {"positives": ARCHITECTURES, "negatives": ARCHITECTURES}
+    lengths = {"positives": ARCH_LIST, "negatives": ARCH_LIST}  # the encoder needs both classes
+
+    def check(self, params):
+        if 2 * params["points"] * params["views"] > COUNT[1]:
+            raise MethodParamError(f"uap.views: 2 x points x views queries must be <= {COUNT[1]}, got "
+                                   f"2 x {params['points']} x {params['views']}", "views")
 
     def owner_models(self, source_id: str) -> list[str]:
         return surrogate_ids(source_id, self.params["positives"]) + reference_ids(source_id, self.params["negatives"])
