@@ -39,6 +39,7 @@ class RunLock:
                        "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
     def __enter__(self) -> "RunLock":
+        self.created = not self.run_dir.exists()
         self.run_dir.fs.create_dir(self.run_dir.path, recursive=True)
         for _ in range(2):  # the second try follows the removal of a stale lock
             if self._create():
@@ -55,6 +56,8 @@ class RunLock:
     def __exit__(self, *exc) -> None:
         if self._holder() == self.record:
             self.run_dir.delete(LOCK)
+        if self.created and self.run_dir.is_empty():  # a run refused before it wrote anything leaves nothing
+            self.run_dir.fs.delete_dir(self.run_dir.path)
 
     def _create(self) -> bool:
         data = json.dumps(self.record).encode()

@@ -24,6 +24,7 @@ from engine.provenance import check_run_dir, write_provenance
 from engine.scheduler import Scheduler
 from engine.sink import ShardSink
 from engine.store import ArtifactStore
+from zoo.datasets import load_splits
 
 
 @dataclass
@@ -100,6 +101,8 @@ def _run_locked(spec: RunSpec, plan: Plan, run_dir: Location, resuming: bool, ki
         repair(run_dir, result.repaired)
         rebuild = before - set().union(*stored_artefacts(plan, store))  # what was cleared is made again
     else:
+        if kind != "ray":  # on Ray the data lives on the workers' nodes
+            load_splits(spec.dataset, spec.dataset_root)  # a missing or corrupt copy fails before anything is written
         write_provenance(run_dir, spec, plan.run_id, device)
     write_manifest(run_dir, plan, store)  # a run killed from here on can still be reported
     sched = scheduler_for(plan, store, sink, rebuild)

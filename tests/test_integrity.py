@@ -182,3 +182,16 @@ def test_a_failed_write_removes_its_temporary_file(tmp_path, monkeypatch):
     with pytest.raises(WriteFailed, match=r"x/y\.bin.*No space left"):
         Location(tmp_path).write_bytes("x/y.bin", b"data")
     assert list((tmp_path / "x").iterdir()) == []
+
+
+def test_a_run_refused_for_its_data_leaves_nothing_behind(tmp_path):
+    from zoo.datasets import DatasetError
+
+    empty = tmp_path / "cifar"
+    empty.mkdir()
+    spec = build_spec(tiny_spec(dataset={"name": "cifar10", "root": str(empty)},
+                                executor={"device": "cpu", "workers": 1}))
+    out = tmp_path / "run"
+    with pytest.raises(DatasetError):
+        run_spec(spec, out=out, show_progress=False)
+    assert not out.exists()
