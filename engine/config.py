@@ -8,15 +8,32 @@ derivation strings that do not parse.
 from __future__ import annotations
 
 import json
+import math
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.safe_files import UnsafeFileError, read_bytes
 from zoo.spec import Derivation, DerivationError, Step, canonical
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "zoo" / "presets"
 TRAIN_KEYS = ("epochs", "lr", "batch", "opt", "wd")
+# Upper bounds: beyond these a value is a typo (10**12 epochs), not an experiment.
+TRAIN_MAX = {"epochs": 10_000, "batch": 1 << 20, "lr": 10.0, "wd": 10.0}
+MAX_SPEC_BYTES = 1 << 20  # a spec is a page of TOML; anything bigger is not one
+MAX_DEPTH = 32  # specs nest a few levels; deeper nesting only exhausts the parser's stack
+MAX_TEXT = 4096
+MAX_SEED = 2**63 - 1  # TOML's largest integer
+# `name` becomes the default output directory results/<name>: one safe path component.
+NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters, no '..'"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_LABEL = re.compile(r"[A-Za-z_-][A-Za-z0-9_-]{0,63}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 control characters
+# executor.address: '', 'auto', 'local', or [ray://]HOST:PORT (HOST may be [IPv6]).
+_ADDRESS = re.compile(r"(|auto|local|(ray://)?([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5})")
+ADDRESS_RULE = "'auto', or HOST:PORT such as 10.0.0.1:6379 (ray://HOST:PORT for Ray Client)"
 
 
 class SpecError(ValueError):
@@ -109,20 +126,63 @@ def _choice(path: str, value: str, allowed: list[str]) -> str:
 
 
 def load_toml(source: str | Path) -> dict:
-    """Read a spec file, or a bundled preset when `source` names one."""
+    """Read a spec file, or a bundled preset when `source` names one.
+
+    The file must be a regular file (a FIFO would block the read), at most
+    MAX_SPEC_BYTES of UTF-8 TOML, not empty, and nested at most MAX_DEPTH deep.
+    """
     path = Path(source)
-    if not path.exists() and str(source) in list_presets():
+    if not path.exists() and not path.is_symlink() and str(source) in list_presets():
         path = PRESET_DIR / f"{source}.toml"
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise SpecError("", f"no spec file {str(source)!r} (bundled specs: {', '.join(list_presets())})")
+    if path.is_dir():
+        raise SpecError("", f"{path} is a directory; expected a spec TOML file")
     try:
-        return tomllib.loads(path.read_text())
+        data = read_bytes(path, MAX_SPEC_BYTES)
+    except UnsafeFileError as err:
+        raise SpecError("", f"spec {err}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError("", f"{path} is not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start})") from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError("", f"{path} is not valid TOML: {err}") from None
+    except RecursionError:
+        raise SpecError("", f"{path} nests arrays or tables too deeply (at most {MAX_DEPTH} levels)") from None
+    if not raw:
+        raise SpecError("", f"{path} is empty (no settings); a spec needs at least a [[methods]] table")
+    _check_values(raw)
+    return raw
+
+
+def _check_values(raw: dict) -> None:
+    """Refuse what no field accepts anywhere: deep nesting, NaN/inf, control characters, huge text."""
+    stack: list[tuple[Any, str, int]] = [(raw, "", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SpecError(path, f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, dict):
+            stack += [(v, f"{path}.{k}" if path else str(k), depth + 1) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(node)]
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise SpecError(path, f"must be a finite number, got {node!r}")
+        elif isinstance(node, str) and (len(node) > MAX_TEXT or _CONTROL.search(node)):
+            what = f"longer than {MAX_TEXT} characters" if len(node) > MAX_TEXT else "contains a control character"
+            raise SpecError(path, f"{what}: {node[:60]!r}")
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_SEED:
+            raise SpecError(path, f"{node} does not fit in 64 bits")
 
 
 def resolve(raw: dict, seen: tuple[str, ...] = ()) -> dict:
     """Merge a spec over its preset (which may itself name a preset)."""
+    if not isinstance(raw, dict):
+        raise SpecError("", f"a spec is a TOML table, got {type(raw).__name__}")
+    _check_values(raw)
     _check_table(raw, "")
     if "preset" not in raw:
         return raw
@@ -139,8 +199,8 @@ def _seed_list(path: str, seeds) -> list[int]:
     if not isinstance(seeds, list):
         raise SpecError(path, f"expected a list of integer seeds, got {seeds!r}")
     for i, seed in enumerate(seeds):
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise SpecError(f"{path}[{i}]", f"expected an integer seed, got {seed!r}")
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+            raise SpecError(f"{path}[{i}]", f"expected an integer seed >= 0, got {seed!r}")
     return seeds
 
 
@@ -149,7 +209,8 @@ def _independent_models(negatives: dict, archs: list[str]) -> tuple[tuple[str, i
     seeds = negatives.get("seeds", [1])
     if isinstance(seeds, dict):
         if "archs" in negatives:
-            raise SpecError("negatives.archs", "give either archs with a seed list, or a seeds table per arch")
+            raise SpecError("negatives.archs", "give either archs with a seed list (negatives.seeds = [1, 2]), "
+                                               "or a seeds table per arch (negatives.seeds = {cnn = [1]}), not both")
         return tuple(
             (_choice(f"negatives.seeds.{arch}", arch, archs), seed)
             for arch, per_arch in seeds.items()
@@ -161,15 +222,65 @@ def _independent_models(negatives: dict, archs: list[str]) -> tuple[tuple[str, i
 
 EXECUTOR_DEFAULTS = {"address": "", "workers": 0, "pack": 0, "actors_per_gpu": 1, "recycle_after": 25,
                      "max_attempts": 2, "job_timeout_s": 3600.0}
+# (lowest, highest) of each executor number: workers and pack 0 mean "pick for the device".
+EXECUTOR_BOUNDS = {"workers": (0, 1024), "pack": (0, 4096), "actors_per_gpu": (1, 64), "recycle_after": (1, 10**6),
+                   "max_attempts": (1, 100), "job_timeout_s": (1, 30 * 24 * 3600)}
 
 
 def _executor_options(table: dict) -> dict[str, Any]:
     options = {**EXECUTOR_DEFAULTS, **{k: v for k, v in table.items() if k in EXECUTOR_DEFAULTS}}
-    for key in ("workers", "pack", "actors_per_gpu", "recycle_after", "max_attempts", "job_timeout_s"):
-        low = 0 if key in ("workers", "pack") else 1
-        if options[key] < low:
-            raise SpecError(f"executor.{key}", f"must be >= {low}, got {options[key]!r}")
+    for key, (low, high) in EXECUTOR_BOUNDS.items():
+        if not low <= options[key] <= high:
+            raise SpecError(f"executor.{key}", f"must be between {low} and {high}, got {options[key]!r}")
+    if not _ADDRESS.fullmatch(options["address"]):
+        raise SpecError("executor.address", f"expected {ADDRESS_RULE}, got {options['address']!r}")
     return options
+
+
+def _check_identity(merged: dict) -> None:
+    """`name` (the default output directory's last part), `output` and `seed`."""
+    name = merged.get("name", "run")
+    if not _NAME.fullmatch(name) or ".." in name:
+        raise SpecError("name", f"{name!r} cannot name a directory under results/; allowed: {NAME_RULE}")
+    if "output" in merged and not merged["output"].strip():
+        raise SpecError("output", "is empty; give a directory, or leave it out for results/<name>")
+    if not 0 <= merged.get("seed", 0) <= MAX_SEED:
+        raise SpecError("seed", f"must be an integer >= 0, got {merged['seed']!r}")
+
+
+def _train_overrides(source: dict, arch: str, dataset: str) -> dict[str, Any]:
+    """The source's training settings, each checked on its own so an error names its field."""
+    overrides = {k: source[k] for k in TRAIN_KEYS if k in source}
+    for key, value in overrides.items():
+        try:
+            root_id(arch, dataset, "defender", 0, {key: value})
+        except DerivationError as err:
+            raise SpecError(f"source.{key}", str(err)) from None
+        if key in TRAIN_MAX and isinstance(value, (int, float)) and value > TRAIN_MAX[key]:
+            raise SpecError(f"source.{key}", f"must be at most {TRAIN_MAX[key]}, got {value!r}")
+    return overrides
+
+
+def _method_params(cls, params: Any, path: str) -> dict[str, Any]:
+    """`params` if `cls` accepts them; an error names the parameter when one alone is refused."""
+    from methods.base import MethodParamError
+
+    if not isinstance(params, dict):
+        raise SpecError(path, f"expected a table of parameters, got {type(params).__name__} {params!r}")
+    refused = (MethodParamError, TypeError, ValueError, ArithmeticError)
+    try:
+        cls(**params)
+    except refused as err:
+        named = getattr(err, "param", None)  # a MethodParamError may say which parameter it refuses
+        if isinstance(named, str) and named in params:
+            raise SpecError(f"{path}.{named}", str(err)) from None
+        for key, value in params.items():  # else blame the one parameter that is refused on its own
+            try:
+                cls(**{key: value})
+            except refused as alone:
+                raise SpecError(f"{path}.{key}", str(alone)) from None
+        raise SpecError(path, str(err)) from None
+    return dict(params)
 
 
 def _suffixes(texts: list, path: str, root_id: str) -> tuple[tuple[Step, ...], ...]:
@@ -191,16 +302,16 @@ def _suffixes(texts: list, path: str, root_id: str) -> tuple[tuple[Step, ...], .
 
 def build_spec(raw: dict) -> RunSpec:
     from methods import get_method, list_methods
-    from methods.base import MethodParamError
     from zoo.archs import list_archs
     from zoo.datasets import list_datasets
 
     merged = resolve(raw)
+    _check_identity(merged)
     dataset_table = merged.get("dataset", {})
     dataset = _choice("dataset.name", dataset_table.get("name", "digits"), list_datasets())
     source = merged.get("source", {})
     arch = _choice("source.arch", source.get("arch", "cnn"), list_archs())
-    overrides = {k: source[k] for k in TRAIN_KEYS if k in source}
+    overrides = _train_overrides(source, arch, dataset)
     seed = merged.get("seed", 0)
     try:
         source_id = root_id(arch, dataset, "defender", seed, overrides)
@@ -221,17 +332,13 @@ def build_spec(raw: dict) -> RunSpec:
         if unknown:
             raise SpecError(f"{path}.{unknown[0]}", "unknown field; allowed: label, name, params")
         name = _choice(f"{path}.name", entry.get("name", ""), list_methods())
-        params = entry.get("params", {})
-        try:
-            get_method(name)(**params)
-        except MethodParamError as err:
-            raise SpecError(f"{path}.params", str(err)) from None
+        params = _method_params(get_method(name), entry.get("params", {}), f"{path}.params")
         label = entry.get("label", name)
-        if not isinstance(label, str) or not label.replace("-", "_").isidentifier():
+        if not isinstance(label, str) or not _LABEL.fullmatch(label):  # a directory name: scores/method=<label>/
             raise SpecError(f"{path}.label", f"expected a short name of letters, digits, '-' or '_', got {label!r}")
         if label in {m.label for m in methods}:
             raise SpecError(f"{path}.label", f"{label!r} is used twice; give each entry its own label")
-        methods.append(MethodSpec(name, dict(params), label))
+        methods.append(MethodSpec(name, params, label))
     if not methods:
         raise SpecError("methods", f"at least one method is needed; allowed: {', '.join(list_methods())}")
 

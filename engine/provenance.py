@@ -14,12 +14,84 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+import pyarrow.fs as pafs
+
 from engine.config import RunSpec
 from engine.fs import Location
+from engine.rundir import LOCK
+from engine.safe_files import UnsafeFileError, check_tree, read_bytes
+
+MAX_RUN_JSON_BYTES = 64 << 20  # run.json holds the resolved spec: kilobytes, never this much
 
 
-class RunDirConflict(ValueError):
+class RunDirError(ValueError):
+    """The output directory cannot be used: not a directory, not writable, or holding odd files."""
+
+
+class RunDirConflict(RunDirError):
     """The output directory already holds results of a different spec."""
+
+
+def parse_run_json(data: bytes, where: str) -> dict:
+    """The provenance record in `data`: a JSON object with a string run_id; else RunDirConflict."""
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise RunDirConflict(f"{where} is not valid JSON; refusing to touch its run directory") from None
+    if not isinstance(record, dict):
+        kind = {list: "an array", str: "a string", type(None): "null", bool: "a boolean"}.get(type(record), "a number")
+        raise RunDirConflict(f"{where} holds {kind}, not a JSON object with a run_id; "
+                             "refusing to touch its run directory")
+    run_id = record.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        raise RunDirConflict(f"{where} has no string 'run_id' (found {run_id!r}); refusing to touch its run directory")
+    return record
+
+
+def check_output(run_dir: Location) -> str | None:
+    """What is already at `run_dir`, checked before anything is written: the run_id of the run
+    it holds, or None when it is absent or empty. Raises RunDirError when it is unusable."""
+    local = run_dir.local_path
+    if local is not None:
+        _check_local_output(local)
+    info = run_dir.fs.get_file_info(run_dir.path)
+    if info.type == pafs.FileType.NotFound:
+        return None
+    if info.type != pafs.FileType.Directory:
+        raise RunDirError(f"{run_dir} exists and is not a directory; choose another output directory (--out)")
+    if not run_dir.exists("run.json"):
+        if run_dir.entries() - {LOCK}:  # a lock alone: a driver that is starting, or one that died
+            raise RunDirConflict(f"{run_dir} is not empty and has no run.json; choose another output directory")
+        return None
+    if local is not None:
+        try:
+            data = read_bytes(local / "run.json", MAX_RUN_JSON_BYTES, inside=local)
+        except UnsafeFileError as err:
+            raise RunDirConflict(f"{err}; refusing to touch {run_dir}") from None
+    else:
+        data = run_dir.read_bytes("run.json")
+    return parse_run_json(data, f"{run_dir}/run.json")["run_id"]
+
+
+def _check_local_output(path: Path, walk: bool = True) -> None:
+    """A local output directory: an existing one must be a writable directory holding only regular
+    files and directories (`walk`); a new one must be creatable under its nearest existing parent."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():
+            raise RunDirError(f"{existing} is a broken symlink; choose another output directory (--out)")
+        existing = existing.parent
+    if not existing.is_dir():
+        what = f"{path} exists and" if existing == path else f"{path} cannot be created: {existing}"
+        raise RunDirError(f"{what} is not a directory; choose another output directory (--out)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = path if existing == path else f"{path} cannot be created: {existing}"
+        raise RunDirError(f"{what} is not writable; choose another output directory (--out)")
+    if existing == path and walk:
+        try:
+            check_tree(path)
+        except UnsafeFileError as err:
+            raise RunDirError(f"{path} holds a file fpbench will not read: {err}") from None
 
 
 def _version(package: str) -> str | None:
@@ -38,16 +110,16 @@ def git_sha() -> str | None:
         return None
 
 
+def check_output_dir(path: str | os.PathLike) -> None:
+    """A directory fpbench will write into (a report's): a writable directory, or creatable as one."""
+    _check_local_output(Path(os.path.abspath(path)), walk=False)
+
+
 def check_run_dir(run_dir: Location, run_id: str) -> bool:
-    """True if `run_dir` already belongs to this run; raises if it belongs to another."""
-    if not run_dir.exists("run.json"):
-        if not run_dir.is_empty():
-            raise RunDirConflict(f"{run_dir} is not empty and has no run.json; choose another output directory")
+    """True if `run_dir` already belongs to this run; raises if it belongs to another or is unusable."""
+    existing = check_output(run_dir)
+    if existing is None:
         return False
-    try:
-        existing = json.loads(run_dir.read_text("run.json")).get("run_id")
-    except json.JSONDecodeError:
-        raise RunDirConflict(f"{run_dir}/run.json is not valid JSON; refusing to touch {run_dir}") from None
     if existing != run_id:
         raise RunDirConflict(
             f"{run_dir} holds run {existing}, but this spec is run {run_id}; "

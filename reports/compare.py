@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .load import load_run
@@ -53,7 +54,11 @@ def _cell(row: dict | None, metric: str) -> str:
 
 
 def render_comparison(compared: pl.DataFrame) -> Table:
-    """One line per (method, attack) present in any run; AUC and ARUC per run."""
+    """One line per (method, attack) present in any run; AUC and ARUC per run.
+
+    Run, data set, method and attack names come from the run directories, so they are
+    escaped: a directory named `x[/]` must print as that, not be read as markup.
+    """
     runs = compared.get_column("run").unique(maintain_order=True).to_list()
     headline = compared.filter(pl.col("param") == ALL)
     by_key = {(r["run"], r["method"], r["attack"]): r for r in headline.iter_rows(named=True)}
@@ -65,8 +70,8 @@ def render_comparison(compared: pl.DataFrame) -> Table:
     table.add_column("attack")
     datasets = dict(compared.select("run", "dataset").unique(maintain_order=True).iter_rows())
     for run in runs:
-        table.add_column(f"{run} ({datasets[run]})\nAUC [95% CI] n+/n−", justify="right")
-        table.add_column(f"{run}\nARUC", justify="right")
+        table.add_column(f"{escape(run)} ({escape(str(datasets[run]))})\nAUC [95% CI] n+/n−", justify="right")
+        table.add_column(f"{escape(run)}\nARUC", justify="right")
     if len(runs) == 2:
         table.add_column("ΔAUC", justify="right")
     for method, attack in keys.iter_rows():
@@ -75,7 +80,7 @@ def render_comparison(compared: pl.DataFrame) -> Table:
         if len(runs) == 2:
             first, second = (row["auc"] if row else None for row in rows)
             cells.append("—" if first is None or second is None else f"{second - first:+.3f}")
-        table.add_row(method, attack, *cells)
+        table.add_row(escape(str(method)), escape(str(attack)), *cells)
     table.caption = "† too few positives or negatives; * scores min-max mapped before ARUC; — undefined"
     return table
 

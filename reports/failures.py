@@ -23,6 +23,10 @@ from pathlib import Path
 
 import polars as pl
 
+from engine.safe_files import files_under, read_bytes, regular_file
+
+MAX_RECORD_BYTES = 16 << 20  # one failure record: an error message and a few ids
+
 FAILURE_SCHEMA = pl.Schema(
     {
         "run_id": pl.String,
@@ -40,23 +44,46 @@ def read_failures(run_dir: Path) -> pl.DataFrame:
     """All failure records of a run (FAILURE_SCHEMA); empty when the run has none."""
     frames = []
     table = run_dir / "failures.parquet"
-    if table.is_file():
-        frames.append(pl.read_parquet(table))
+    if table.exists():
+        try:
+            frames.append(pl.read_parquet(regular_file(table, run_dir), glob=False))
+        except pl.exceptions.PolarsError as err:
+            raise ValueError(f"{table} is not a readable Parquet file ({err})") from None
     records = []
-    for path in sorted((run_dir / "failures").glob("*.json")):
-        if path.name.startswith("."):
-            continue
-        loaded = json.loads(path.read_text())
-        records += loaded if isinstance(loaded, list) else [loaded]
+    for path in files_under(run_dir / "failures", ".json", run_dir):
+        records += _records(path, run_dir)
     if records:
         frames.append(pl.DataFrame([{k: r.get(k) for k in FAILURE_SCHEMA} for r in records], schema=FAILURE_SCHEMA))
-    conformed = [
-        f.select(pl.col(n).cast(t) if n in f.columns else pl.lit(None, t).alias(n) for n, t in FAILURE_SCHEMA.items())
-        for f in frames
-    ]
+    try:
+        conformed = [
+            f.select(pl.col(n).cast(t) if n in f.columns else pl.lit(None, t).alias(n) for n, t in FAILURE_SCHEMA.items())
+            for f in frames
+        ]
+    except pl.exceptions.PolarsError as err:
+        raise ValueError(f"{table}: a column does not fit the failure table ({err})") from None
     if not conformed:
         return pl.DataFrame(schema=FAILURE_SCHEMA)
     return pl.concat(conformed).with_columns(pl.col("error").fill_null("(no error message recorded)"))
+
+
+def _records(path: Path, run_dir: Path) -> list[dict]:
+    """The failure objects of one JSON file (an object or a list of them), with typed fields."""
+    try:
+        loaded = json.loads(read_bytes(path, MAX_RECORD_BYTES, inside=run_dir).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ValueError(f"{path} is not valid JSON") from None
+    records = loaded if isinstance(loaded, list) else [loaded]
+    for record in records:
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}: a failure record must be a JSON object, got {type(record).__name__}")
+        for key, kind in FAILURE_SCHEMA.items():
+            value = record.get(key)
+            ok = value is None or (isinstance(value, int) and not isinstance(value, bool) if kind == pl.Int64
+                                   else isinstance(value, str))
+            if not ok:
+                raise ValueError(f"{path}: '{key}' must be {'an integer' if kind == pl.Int64 else 'a string'}, "
+                                 f"got {value!r}")
+    return records
 
 
 def job_status(expected: pl.DataFrame, scored: pl.DataFrame, failures: pl.DataFrame) -> pl.DataFrame:

@@ -239,6 +239,34 @@ def test_fashion_mnist_errors_name_the_file(tmp_path):
         load_fashion_mnist(tmp_path)
 
 
+def test_idx_header_announcing_too_much_is_refused(tmp_path):
+    write_fashion(tmp_path)
+    images = tmp_path / "train-images-idx3-ubyte"
+    write_idx(images, 0x803, (2**31, 28, 28), bytes(784))
+    with pytest.raises(DatasetError, match="train-images-idx3-ubyte: the header announces 2147483648 items"):
+        load_fashion_mnist(tmp_path)
+    write_idx(images, 0x803, (5, 28, 28), bytes(6 * 784))
+    with pytest.raises(DatasetError, match="train-images-idx3-ubyte: has more than the 3936 bytes"):
+        load_fashion_mnist(tmp_path)
+
+
+def test_oversized_cifar_and_tiny_imagenet_files_are_refused(tmp_path, monkeypatch):
+    from zoo.datasets import tiny_imagenet
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in cifar.CIFAR10_MD5:
+        (folder / name).write_bytes(b"\x80\x02" + bytes(64))
+    monkeypatch.setattr(cifar, "MAX_BATCH_BYTES", 32)
+    for verify in (True, False):
+        with pytest.raises(DatasetError, match="data_batch_1: is 66 bytes, more than the 32 allowed"):
+            cifar.load_cifar10(tmp_path, verify_md5=verify)
+    (tmp_path / "wnids.txt").write_text("n01\n" * 40)
+    monkeypatch.setattr(tiny_imagenet, "MAX_TEXT_BYTES", 64)
+    with pytest.raises(DatasetError, match="wnids.txt: is 160 bytes, more than the 64 allowed"):
+        tiny_imagenet.load_tiny_imagenet(tmp_path)
+
+
 # --- Tiny ImageNet -------------------------------------------------------------------------
 
 WNIDS = ["n03", "n01", "n02"]  # deliberately not sorted: class order is the file's

@@ -2,7 +2,8 @@
 
 Nothing is downloaded: the user points at the unpacked archive. The batches are pickles, so
 each file is first checked against the md5 the CIFAR authors publish and then read with the
-restricted unpickler, which never runs code named by the file.
+restricted unpickler, which never runs code named by the file. Only regular files of at
+most MAX_BATCH_BYTES are read, and symlinks must stay inside the copy's folder.
 """
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.safe_files import UnsafeFileError, open_regular
 from zoo.datasets.base import ArraySet, DatasetError, LoadedDataset
 from zoo.datasets.safe_pickle import load_restricted
+
+MAX_BATCH_BYTES = 512 << 20  # the largest official file (CIFAR-100 train) is 155 MB
 
 CIFAR10_MD5 = {
     "data_batch_1": "c99cafc152244af753f735de768cd75f",
@@ -53,7 +57,7 @@ def load_cifar100(root: str | Path, verify_md5: bool = True) -> LoadedDataset:
 
 def _folder(root: Path, subdir: str, marker: str) -> Path:
     for folder in (root / subdir, root):
-        if (folder / marker).is_file():
+        if (folder / marker).exists():
             return folder
     raise DatasetError(
         f"no CIFAR copy at {root}: expected {root / subdir / marker} or {root / marker}"
@@ -62,7 +66,11 @@ def _folder(root: Path, subdir: str, marker: str) -> Path:
 
 def _md5(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as f:
+    try:
+        handle = open_regular(path, path.parent, MAX_BATCH_BYTES)
+    except UnsafeFileError as err:
+        raise DatasetError(str(err)) from None
+    with handle as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -72,11 +80,11 @@ def _read_all(folder: Path, md5s: dict[str, str], verify_md5: bool) -> dict[Path
     """Every file of the copy, unpickled only once all of them have passed the md5 check."""
     paths = {folder / name: md5 for name, md5 in md5s.items()}
     for path, md5 in paths.items():
-        if not path.is_file():
+        if not path.exists() and not path.is_symlink():
             raise DatasetError(f"{path}: file not found")
         if verify_md5 and (actual := _md5(path)) != md5:
             raise DatasetError(f"{path}: md5 {actual} does not match the official {md5}")
-    batches = {path: load_restricted(path) for path in paths}
+    batches = {path: load_restricted(path, folder, MAX_BATCH_BYTES) for path in paths}
     for path, batch in batches.items():
         if not isinstance(batch, dict):
             raise DatasetError(f"{path}: expected a dict, found {type(batch).__name__}")

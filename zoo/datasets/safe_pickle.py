@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.safe_files import UnsafeFileError, open_regular
 from zoo.datasets.base import DatasetError
 
 # Ask numpy for its reconstructor rather than importing numpy.core / numpy._core by name:
@@ -59,14 +60,18 @@ class RestrictedUnpickler(pickle.Unpickler):
             ) from None
 
 
-def load_restricted(path: str | Path) -> object:
-    """Read one pickle file with `RestrictedUnpickler`; Python-2 strings become bytes."""
+def load_restricted(path: str | Path, inside: str | Path | None = None, limit: int | None = None) -> object:
+    """Read one pickle file with `RestrictedUnpickler`; Python-2 strings become bytes.
+
+    The file must be a regular file (not a FIFO) of at most `limit` bytes whose symlinks,
+    if any, stay inside `inside` (default: its own directory).
+    """
     path = Path(path)
     try:
-        with path.open("rb") as f:
+        with open_regular(path, inside, limit) as f:
             return RestrictedUnpickler(f, encoding="bytes").load()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found") from None
+    except UnsafeFileError as err:
+        raise DatasetError(str(err)) from None
     except OSError as err:
         raise DatasetError(f"{path}: cannot be read ({err})") from err
     except DatasetError as err:

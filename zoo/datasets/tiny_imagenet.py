@@ -5,6 +5,10 @@ indices match the archive and every tool that reads that file. `train/` becomes 
 `val/` becomes `test` because the archive's `test/` has no labels. Only the validation
 images listed in `val/val_annotations.txt` are read. Some images are grayscale, so every
 image is converted to RGB and arrives as 3 x 64 x 64. Nothing is downloaded.
+
+Every file is read only if it is a regular file (a FIFO would hang the load) whose
+symlinks stay inside the copy's folder, and text files and images have size caps, so a
+stray multi-gigabyte file cannot exhaust memory.
 """
 from __future__ import annotations
 
@@ -13,10 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.safe_files import UnsafeFileError, open_regular, read_bytes
 from zoo.datasets.base import ArraySet, DatasetError, LoadedDataset
 
 SIDE = 64
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}  # the archive uses .JPEG
+MAX_TEXT_BYTES = 64 << 20  # words.txt, the largest text file, is 2.6 MB
+MAX_IMAGE_BYTES = 4 << 20  # a 64 x 64 RGB image is 12 KB even uncompressed
 
 
 def load_tiny_imagenet(root: str | Path) -> LoadedDataset:
@@ -26,20 +33,20 @@ def load_tiny_imagenet(root: str | Path) -> LoadedDataset:
     there is its own name.
     """
     folder = _folder(Path(root))
-    wnids = _wnids(folder / "wnids.txt")
+    wnids = _wnids(folder / "wnids.txt", folder)
     train = [
         (image, label)
         for label, wnid in enumerate(wnids)
         for image in _images(folder / "train" / wnid / "images")
     ]
-    val = _val(folder / "val", {wnid: label for label, wnid in enumerate(wnids)})
-    classes = _names(folder / "words.txt", wnids)
-    return LoadedDataset("tiny_imagenet", _decode(train), _decode(val), classes)
+    val = _val(folder / "val", {wnid: label for label, wnid in enumerate(wnids)}, folder)
+    classes = _names(folder / "words.txt", wnids, folder)
+    return LoadedDataset("tiny_imagenet", _decode(train, folder), _decode(val, folder), classes)
 
 
 def _folder(root: Path) -> Path:
     for folder in (root / "tiny-imagenet-200", root):
-        if (folder / "wnids.txt").is_file():
+        if (folder / "wnids.txt").exists():
             return folder
     raise DatasetError(
         f"no Tiny ImageNet copy at {root}: expected {root / 'tiny-imagenet-200' / 'wnids.txt'}"
@@ -47,15 +54,17 @@ def _folder(root: Path) -> Path:
     )
 
 
-def _lines(path: Path) -> list[str]:
+def _lines(path: Path, folder: Path) -> list[str]:
     try:
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return read_bytes(path, MAX_TEXT_BYTES, inside=folder).decode("utf-8", errors="replace").splitlines()
+    except UnsafeFileError as err:
+        raise DatasetError(str(err)) from None
     except OSError as err:
         raise DatasetError(f"{path}: cannot be read ({err})") from err
 
 
-def _wnids(path: Path) -> list[str]:
-    wnids = [line.strip() for line in _lines(path) if line.strip()]
+def _wnids(path: Path, folder: Path) -> list[str]:
+    wnids = [line.strip() for line in _lines(path, folder) if line.strip()]
     if not wnids:
         raise DatasetError(f"{path}: lists no wnids")
     repeated = sorted(w for w, count in Counter(wnids).items() if count > 1)
@@ -64,11 +73,11 @@ def _wnids(path: Path) -> list[str]:
     return wnids
 
 
-def _names(path: Path, wnids: list[str]) -> tuple[str, ...]:
-    if not path.is_file():
+def _names(path: Path, wnids: list[str], folder: Path) -> tuple[str, ...]:
+    if not path.exists() and not path.is_symlink():
         return tuple(wnids)
     words = {}
-    for line in _lines(path):
+    for line in _lines(path, folder):
         wnid, _, text = line.partition("\t")
         words[wnid.strip()] = text.split(",")[0].strip()
     return tuple(words.get(wnid) or wnid for wnid in wnids)
@@ -83,13 +92,13 @@ def _images(folder: Path) -> list[Path]:
     return images
 
 
-def _val(folder: Path, label_of: dict[str, int]) -> list[tuple[Path, int]]:
+def _val(folder: Path, label_of: dict[str, int], top: Path) -> list[tuple[Path, int]]:
     """(image, label) pairs from val_annotations.txt: file, wnid, x0, y0, x1, y1 per line."""
     annotations = folder / "val_annotations.txt"
-    if not annotations.is_file():
+    if not annotations.exists() and not annotations.is_symlink():
         raise DatasetError(f"{annotations}: file not found")
     pairs = []
-    for number, line in enumerate(_lines(annotations), start=1):
+    for number, line in enumerate(_lines(annotations, top), start=1):
         if not line.strip():
             continue
         fields = line.split("\t")
@@ -100,13 +109,13 @@ def _val(folder: Path, label_of: dict[str, int]) -> list[tuple[Path, int]]:
         if wnid not in label_of:
             raise DatasetError(f"{where}: wnid {wnid!r} is not in wnids.txt")
         image = folder / "images" / name
-        if not image.is_file():
+        if not image.exists() and not image.is_symlink():
             raise DatasetError(f"{where}: image {image} not found")
         pairs.append((image, label_of[wnid]))
     return pairs
 
 
-def _decode(pairs: list[tuple[Path, int]]) -> ArraySet:
+def _decode(pairs: list[tuple[Path, int]], folder: Path) -> ArraySet:
     try:
         from PIL import Image
     except ImportError as err:  # Pillow is only needed for this data set
@@ -116,13 +125,15 @@ def _decode(pairs: list[tuple[Path, int]]) -> ArraySet:
     x = np.empty((len(pairs), 3, SIDE, SIDE), dtype=np.float32)
     for k, (path, _) in enumerate(pairs):
         try:
-            with Image.open(path) as image:
+            with open_regular(path, folder, MAX_IMAGE_BYTES) as handle, Image.open(handle) as image:
                 if image.size != (SIDE, SIDE):
                     width, height = image.size
                     raise DatasetError(f"{path}: {width}x{height} pixels, expected {SIDE}x{SIDE}")
                 pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
         except DatasetError:
             raise
+        except UnsafeFileError as err:
+            raise DatasetError(str(err)) from None
         except (OSError, ValueError, Image.DecompressionBombError) as err:
             raise DatasetError(f"{path}: cannot be decoded as an image ({err})") from err
         x[k] = pixels.transpose(2, 0, 1) / np.float32(255)
