@@ -6,45 +6,76 @@ finished but some jobs failed (listed in failures.parquet), 1 anything else.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(stderr=True)
+MAX_COUNT = 10**6  # --min-count: more positives than any zoo holds would flag every cell
+MAX_RESAMPLES = 100_000  # --resamples: past this the CIs stop moving and the report takes hours
+
+
+def _error(err: BaseException | str) -> None:
+    """Print a bad-input message; escaped, since it may quote user text such as '[/]'."""
+    console.print(f"[bold red]error:[/] {escape(str(err))}", emoji=False, highlight=False)
+
+
+def prepare_run(args):
+    """The spec of `fpbench run`, with everything checked before anything is trained or written:
+    the spec itself, the device and the data set (local executor), and the output directory."""
+    from engine.config import SpecError, load_spec
+    from engine.fs import Location
+    from engine.provenance import check_output
+
+    spec = load_spec(args.spec)
+    chosen = {key: value for key, value in (("workers", args.workers), ("pack", args.pack)) if value is not None}
+    spec = replace(spec, executor_options={**spec.executor_options, **chosen})
+    if (args.executor or spec.executor) == "local":  # on Ray, each node resolves its own device and data
+        import torch
+
+        if spec.device == "cuda" and not torch.cuda.is_available():
+            raise SpecError("executor.device", "is 'cuda' but torch sees no GPU on this machine "
+                                               "(torch.cuda.is_available() is False); use 'auto' or 'cpu'")
+        from zoo.datasets import load_splits
+
+        load_splits(spec.dataset, spec.dataset_root)  # cached: an in-process worker reuses it
+    check_output(Location(args.out or spec.output))
+    return spec
 
 
 def _cmd_run(args) -> int:
-    from engine.config import load_spec
     from engine.run import run_spec
     from reports.load import load_run
     from reports.metrics import compute_metrics
     from reports.table import print_metrics, print_winners
 
-    spec = load_spec(args.spec)
-    chosen = {key: value for key, value in (("workers", args.workers), ("pack", args.pack)) if value is not None}
-    spec = replace(spec, executor_options={**spec.executor_options, **chosen})
+    spec = prepare_run(args)
     result = run_spec(spec, out=args.out, show_progress=not args.quiet, executor=args.executor, address=args.address)
-    events = result.events
+    events, where = result.events, escape(str(result.run_dir))
+    for damage in result.repaired:
+        console.print(escape(f"damaged, rebuilt: {damage.path} ({damage.reason})"))
     console.print(
-        f"[bold]{result.run_dir}[/]: trained {events.get('trained', 0)} models, "
+        f"[bold]{where}[/]: trained {events.get('trained', 0)} models, "
         f"computed {events.get('fingerprinted', 0)} fingerprints, wrote {result.queries_run} query shards"
     )
     if result.failures:
-        console.print(f"[bold red]{len(result.failures)} job(s) failed[/] (see {result.run_dir}/failures.parquet):")
+        console.print(f"[bold red]{len(result.failures)} job(s) failed[/] (see {where}/failures.parquet):")
         for failure in result.failures[:10]:
             what = failure.method or (failure.model_id or "")[:70]
-            console.print(f"  {failure.job} {what}: {failure.error}")
+            console.print(escape(f"  {failure.job} {what}: {failure.error}"))
     try:  # a run at a URI is summarised from a local mirror of its tables
         tables = load_run(_local_run(str(result.run_dir), None))
     except ValueError as err:
-        console.print(f"results are at {result.run_dir}; no summary: {err}")
+        console.print(f"results are at {where}; no summary: {escape(str(err))}")
         return 3 if result.failures else 0
     metrics = compute_metrics(tables.scores, tables.models, tables.run_id, resamples=0)
     print_metrics(metrics, Console())
     print_winners(metrics, Console(), tables.dataset)
-    console.print(f"full report: fpbench report {result.run_dir}")
+    console.print(f"full report: fpbench report {where}")
     return 3 if result.failures else 0
 
 
@@ -55,48 +86,105 @@ def _local_run(where: str, mirror: str | None) -> Path:
     if not is_uri(where):
         return Path(where)
     local = mirror_run(where, mirror or default_mirror(where))
-    console.print(f"mirrored the result tables of {where} into {local}")
+    console.print(escape(f"mirrored the result tables of {where} into {local}"))
     return local
 
 
 def _cmd_report(args) -> int:
-    from reports import build_report
+    import polars as pl
+
     from engine.mirror import is_uri, upload_report
+    from engine.provenance import check_output_dir
+    from reports import build_report
     from reports.table import print_metrics, print_winners
 
+    run_dir = None
     try:
+        if args.out:
+            check_output_dir(args.out)
         run_dir = _local_run(args.run_dir, args.local)
         report = build_report(run_dir, out_dir=args.out, min_count=args.min_count, resamples=args.resamples)
-    except ValueError as err:  # not a run directory, or an unusable run.json / models.parquet
-        console.print(f"[bold red]error:[/] {err}")
+    except ValueError as err:  # not a run directory, or an unusable run.json / table
+        _error(err)
         return 2
+    except pl.exceptions.PolarsError as err:  # a table whose footer reads but whose data does not
+        return _unreadable([run_dir], err)
     print_metrics(report.metrics, Console())
     print_winners(report.metrics, Console(), report.dataset)
     for warning in report.warnings:
-        console.print(f"[bold yellow]warning:[/] {warning}")
-    console.print(f"wrote {report.html_path}, {report.markdown_path.name} and Parquet exports in {report.out_dir}")
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}")
+    console.print(escape(f"wrote {report.html_path}, {report.markdown_path.name} and Parquet exports in {report.out_dir}"))
     if is_uri(args.run_dir) and args.out is None:
-        console.print(f"and copied them to {upload_report(report.out_dir, args.run_dir)}")
+        console.print(escape(f"and copied them to {upload_report(report.out_dir, args.run_dir)}"))
     return 0
 
 
 def _cmd_compare(args) -> int:
+    import polars as pl
+
+    from engine.provenance import check_output_dir
     from reports.compare import compare_runs, print_comparison
 
+    run_dirs = []
     try:
+        if args.out:  # a Parquet file: its folder must take it, and it must not be a folder itself
+            if Path(args.out).is_dir():
+                raise ValueError(f"--out {args.out} is a directory; give a file name such as compare.parquet")
+            check_output_dir(Path(args.out).parent)
         run_dirs = [_local_run(where, None) for where in args.run_dirs]
         compared = compare_runs(run_dirs, min_count=args.min_count, resamples=args.resamples)
     except ValueError as err:
-        console.print(f"[bold red]error:[/] {err}")
+        _error(err)
         return 2
+    except pl.exceptions.PolarsError as err:
+        return _unreadable(run_dirs, err)
     print_comparison(compared, Console())
     if args.out:
         from reports._atomic import atomic_path
 
         with atomic_path(args.out) as tmp:
             compared.write_parquet(tmp)
-        console.print(f"wrote {args.out}")
+        console.print(escape(f"wrote {args.out}"))
     return 0
+
+
+def _unreadable(run_dirs: list, err: Exception) -> int:
+    """Exit 2 naming the Parquet file that made Polars fail; re-raise when no file is to blame."""
+    from reports.load import find_unreadable_parquet
+
+    for run_dir in run_dirs:
+        culprit = find_unreadable_parquet(run_dir) if run_dir is not None else None
+        if culprit:
+            _error(culprit)
+            return 2
+    raise err
+
+
+DAMAGED = 4  # `fpbench check`: the run directory does not match its records
+
+
+def _cmd_check(args) -> int:
+    """Verify every file of a run against its record; exit DAMAGED listing what is not intact."""
+    from engine.fs import Location
+    from engine.integrity import check_run, repair
+
+    run_dir = Location(args.run_dir)
+    if not run_dir.exists("run.json") and not run_dir.exists("store"):
+        _error(f"{args.run_dir} is not a run directory (no run.json)")
+        return 2
+    damages, out = check_run(run_dir), Console()
+    if not damages:
+        out.print(f"{escape(args.run_dir)}: intact")
+        return 0
+    for damage in damages:
+        fix = "cleared: the next run rebuilds it" if args.repair and damage.clear else (
+            "not repairable" if not damage.clear else "damaged")
+        out.print(escape(f"{damage.path}: {damage.reason} [{fix}]"), soft_wrap=True)
+    if args.repair:
+        repair(run_dir, damages)
+    out.print(f"{len(damages)} damaged file(s) in {escape(args.run_dir)}"
+                  + ("" if args.repair else "; `fpbench check --repair` clears them for the next run to rebuild"))
+    return DAMAGED
 
 
 def _cmd_list(args) -> int:
@@ -129,15 +217,23 @@ def _cmd_list(args) -> int:
     return 0
 
 
-def _count(low: int):
-    """An argparse type: an integer of at least `low`."""
+def _count(low: int, high: int):
+    """An argparse type: an integer from `low` to `high`."""
 
     def parse(text: str) -> int:
-        if not text.isdigit() or int(text) < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        if not re.fullmatch(r"[0-9]{1,12}", text) or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high}, got {text!r}")
         return int(text)
 
     return parse
+
+
+def _address(text: str) -> str:
+    from engine.config import _ADDRESS, ADDRESS_RULE
+
+    if not _ADDRESS.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"expected {ADDRESS_RULE}, got {text!r}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,11 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run directory (default: the spec's `output`, else results/<name>)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--executor", choices=["local", "ray"], help="override the spec's executor.kind")
-    run.add_argument("--address", help="Ray cluster address for --executor ray: 'auto' or HOST:PORT "
+    run.add_argument("--address", type=_address, help="Ray cluster address for --executor ray: 'auto' or HOST:PORT "
                                        "(default: the spec's executor.address, else a local Ray instance)")
-    run.add_argument("--workers", type=_count(1), help="override executor.workers: worker processes "
+    run.add_argument("--workers", type=_count(1, 1024), help="override executor.workers: worker processes "
                                                         "(local) or actors (ray); default every core")
-    run.add_argument("--pack", type=_count(1), help="override executor.pack: sibling models trained as one "
+    run.add_argument("--pack", type=_count(1, 4096), help="override executor.pack: sibling models trained as one "
                                                      "network (1 = each alone; default 4 on CPU, 64 on a GPU)")
     run.set_defaults(func=_cmd_run)
 
@@ -165,17 +261,25 @@ def build_parser() -> argparse.ArgumentParser:
                                       "mirror's report/, also copied to URI/report)")
     report.add_argument("--local", help="for a URI: where to mirror its result tables "
                                         "(default results/remote/<last part of the URI>)")
-    report.add_argument("--min-count", type=int, default=3, help="flag cells with fewer positives or negatives than this")
-    report.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the 95%% CIs (0: none)")
+    report.add_argument("--min-count", type=_count(1, MAX_COUNT), default=3,
+                        help="flag cells with fewer positives or negatives than this")
+    report.add_argument("--resamples", type=_count(0, MAX_RESAMPLES), default=1000, help="bootstrap resamples for the 95%% CIs (0: none)")
     report.set_defaults(func=_cmd_report)
 
     compare = sub.add_parser("compare", help="put the metrics of several run directories side by side",
                              description="Recompute every run's metrics with the same settings and print them side by side.")
     compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or URIs")
     compare.add_argument("--out", help="also write the stacked metrics (a `run` column added) to this Parquet file")
-    compare.add_argument("--min-count", type=int, default=3, help="flag cells with fewer positives or negatives than this")
-    compare.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the 95%% CIs (0: none)")
+    compare.add_argument("--min-count", type=_count(1, MAX_COUNT), default=3,
+                         help="flag cells with fewer positives or negatives than this")
+    compare.add_argument("--resamples", type=_count(0, MAX_RESAMPLES), default=1000, help="bootstrap resamples for the 95%% CIs (0: none)")
     compare.set_defaults(func=_cmd_compare)
+
+    check = sub.add_parser("check", help="verify every file of a run directory against its checksums",
+                           description="Exit 0 if the run directory is intact, 4 listing its damaged files if not.")
+    check.add_argument("run_dir", help="a local run directory")
+    check.add_argument("--repair", action="store_true", help="delete the damaged files so the next run rebuilds them")
+    check.set_defaults(func=_cmd_check)
 
     lister = sub.add_parser("list", help="list registered methods, attacks, architectures, data sets or bundled specs",
                             description="List what a spec may name.")
@@ -187,15 +291,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from engine.config import SpecError
-    from engine.provenance import RunDirConflict
+    from engine.fs import WriteFailed
+    from engine.lock import RunLocked
+    from engine.provenance import RunDirError
+    from engine.safe_files import UnsafeFileError
     from engine.store import UntrustedFileError
     from zoo.datasets import DatasetError
 
     try:
         return args.func(args)
-    except (SpecError, RunDirConflict, UntrustedFileError, DatasetError) as err:
-        console.print(f"[bold red]error:[/] {err}")
+    except (SpecError, RunDirError, RunLocked, UnsafeFileError, UntrustedFileError, DatasetError) as err:
+        _error(err)
         return 2
+    except WriteFailed as err:  # a full disk or a read-only mount: what was written before stays valid
+        _error(err)
+        return 1
     except KeyboardInterrupt:
         console.print("interrupted; run the same command again to resume")
         return 130

@@ -52,10 +52,14 @@ class Location:
         target = self._full(name) if name else self.path
         return self.fs.get_file_info(target).type != pafs.FileType.NotFound
 
-    def is_empty(self) -> bool:
+    def entries(self) -> set[str]:
+        """The names directly in this directory (none if it does not exist)."""
         if not self.exists():
-            return True
-        return not self.fs.get_file_info(pafs.FileSelector(self.path, recursive=False))
+            return set()
+        return {info.base_name for info in self.fs.get_file_info(pafs.FileSelector(self.path, recursive=False))}
+
+    def is_empty(self) -> bool:
+        return not self.entries()
 
     def list(self, sub: str, suffix: str = "") -> list[str]:
         """Names (relative to this location) of the files under `sub` ending in `suffix`, sorted;

@@ -65,10 +65,13 @@ def stored_artefacts(plan: Plan, store: ArtifactStore) -> tuple[set[str], set[st
     return models, {f.fingerprint_id for f in plan.fingerprints if store.has_fingerprint(f.fingerprint_id)}
 
 
-def scheduler_for(plan: Plan, store: ArtifactStore, sink: ShardSink, rebuild: set[str] = frozenset()) -> Scheduler:
-    """What is left to do: queries without a shard, the models and fingerprints they need, and `rebuild`."""
+def scheduler_for(plan: Plan, store: ArtifactStore, sink: ShardSink) -> Scheduler:
+    """What is left to do: queries without a shard, and every model and fingerprint not stored,
+    so a run always ends with a complete store (one cleared as damaged is made again)."""
     pending = [q for q in plan.queries if not sink.is_done(q.method, q.model_id)]
-    return Scheduler(plan, *stored_artefacts(plan, store), pending, rebuild)
+    models, fingerprints = stored_artefacts(plan, store)
+    missing = {*plan.nodes, *(f.fingerprint_id for f in plan.fingerprints)} - models - fingerprints
+    return Scheduler(plan, models, fingerprints, pending, missing)
 
 
 def run_spec(spec: RunSpec, out: str | Path | None = None, show_progress: bool = True,
@@ -84,8 +87,8 @@ def run_spec(spec: RunSpec, out: str | Path | None = None, show_progress: bool =
         device = planned_for = pick_device(spec.device)
     plan = build_plan(spec, pack=pack_size(spec, planned_for))
     run_dir = Location(out or spec.output)
-    resuming = check_run_dir(run_dir, plan.run_id)
-    with RunLock(run_dir):
+    with RunLock(run_dir):  # checked under the lock: a driver that just finished may have claimed it
+        resuming = check_run_dir(run_dir, plan.run_id)
         return _run_locked(spec, plan, run_dir, resuming, kind, device, options, show_progress)
 
 
@@ -94,18 +97,15 @@ def _run_locked(spec: RunSpec, plan: Plan, run_dir: Location, resuming: bool, ki
     result = RunResult(run_dir.local_path or str(run_dir), plan)
     store = ArtifactStore(run_dir / "store")
     sink = ShardSink(run_dir, plan.run_id)
-    rebuild: set[str] = set()
     if resuming:
-        before = set().union(*stored_artefacts(plan, store))
         result.repaired = [d for d in check_run(run_dir) if d.clear]
         repair(run_dir, result.repaired)
-        rebuild = before - set().union(*stored_artefacts(plan, store))  # what was cleared is made again
     else:
         if kind != "ray":  # on Ray the data lives on the workers' nodes
             load_splits(spec.dataset, spec.dataset_root)  # a missing or corrupt copy fails before anything is written
         write_provenance(run_dir, spec, plan.run_id, device)
     write_manifest(run_dir, plan, store)  # a run killed from here on can still be reported
-    sched = scheduler_for(plan, store, sink, rebuild)
+    sched = scheduler_for(plan, store, sink)
     queries_total = sum(len(j.queries) for j in sched.query_jobs.values())
     with RunProgress(len(sched.query_jobs), queries_total, enabled=show_progress) as progress:
         if kind == "ray":

@@ -22,6 +22,7 @@ No torch import here: reports and `fpbench check` use this module on any machine
 from __future__ import annotations
 
 import hashlib
+import json
 
 from zoo.spec import short_hash
 
@@ -68,3 +69,10 @@ def shard_name(table: str, method: str, model_id: str) -> str:
 
 def record_name(method: str, model_id: str) -> str:
     return f"records/method={method}/{short_hash(model_id)}.json"
+
+
+def job_record(method: str, model_id: str, fingerprint_id: str, shards: dict[str, bytes]) -> str:
+    """The JSON job record of a query job whose shards (name -> bytes) are written."""
+    files = {name: digest(data) for name, data in shards.items()}
+    return json.dumps({"method": method, "model_id": model_id, "fingerprint_id": fingerprint_id, "files": files},
+                      indent=1, sort_keys=True)

@@ -64,7 +64,7 @@ class Scheduler:
                         if f.fingerprint_id in needed_fps and f.fingerprint_id not in self.fingerprints}
         self.query_jobs = {m: Job("query", m, tuple(qs)) for m, qs in by_model.items()}
         self.fp_needs = {fid: {f.source_id, *f.owner_ids} for fid, f in self.fp_jobs.items()}
-        required = {m for m in rebuild if m in plan.nodes}
+        required = {m for m in rebuild if m in plan.nodes and m not in self.query_jobs}  # those train themselves
         for model_id in list(required):
             required.update(plan.ancestors(model_id))
         for fid in self.fp_jobs:

@@ -7,15 +7,13 @@ later read check the shards. A run killed in between simply redoes that job.
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine import schema
 from engine.fs import Location
-from engine.rundir import digest, record_name, shard_name
+from engine.rundir import job_record, record_name, shard_name
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -62,10 +60,8 @@ class ShardSink:
         row = {"run_id": self.run_id, "method": method, "model_id": model_id, "score": float(score),
                "access": access, "p_value": test.get("p_value"), "effect": test.get("effect")}
         scores = pa.Table.from_pylist([row], schema=schema.SCORES)
-        files = {}
-        for table, content in (("scores", scores), ("queries", queries)):
-            data = parquet_bytes(content)
-            files[shard_name(table, method, model_id)] = digest(data)
-            self.run_dir.write_bytes(shard_name(table, method, model_id), data)
-        record = {"method": method, "model_id": model_id, "fingerprint_id": fingerprint_id, "files": files}
-        self.run_dir.write_text(record_name(method, model_id), json.dumps(record, indent=1, sort_keys=True))
+        shards = {shard_name(table, method, model_id): parquet_bytes(content)
+                  for table, content in (("scores", scores), ("queries", queries))}
+        for name, data in shards.items():
+            self.run_dir.write_bytes(name, data)
+        self.run_dir.write_text(record_name(method, model_id), job_record(method, model_id, fingerprint_id, shards))

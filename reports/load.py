@@ -6,23 +6,40 @@ Layout read here (everything else in the run directory is ignored)::
     <run_dir>/models.parquet                        the zoo manifest, one row per model
     <run_dir>/scores/method=<m>/<hash>.parquet      one small file per (suspect, method)
     <run_dir>/queries/method=<m>/<hash>.parquet     the raw logits of that (suspect, method)
+    <run_dir>/records/method=<m>/<hash>.json        the job record: both shards' sha256
     <run_dir>/failures.parquet, failures/*.json     failed jobs (see reports.failures)
 
-Each shard stores its `method` column itself, so shards are scanned with hive
-partitioning off. A missing or empty `scores/` or `queries/` directory is not an
-error: it means no method has finished yet, and that table is simply empty.
+(names: engine/rundir.py). Only shards a job record vouches for are read, each
+checked against its recorded sha256 and filtered to run.json's run_id; a damaged one
+is left out and named in `RunTables.damaged`. Each shard stores its `method` column
+itself, so shards are scanned with hive partitioning off. No records yet means no
+method has finished: the tables are simply empty.
+
+A run directory may come from anywhere, so it is checked before Polars sees it: only
+regular files and directories (a FIFO would block a scan for ever), no symlink out
+of the directory, a run.json of the right shape, and a readable Parquet footer on
+every table; each refusal is a ValueError that names the file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine.rundir import DamagedFile, verified
+from engine.safe_files import check_tree, files_under, read_bytes, regular_file
 
 from .failures import read_failures
+
+MAX_RUN_JSON_BYTES = 64 << 20
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 SCORE_SCHEMA = pl.Schema(
     {
@@ -81,43 +98,122 @@ def dataset_name(info: dict) -> str:
 
 
 def load_run(run_dir: str | os.PathLike) -> RunTables:
-    """Open `run_dir`; raise ValueError naming the file when run.json or models.parquet is unusable."""
+    """Open `run_dir`; raise ValueError naming the file when a file of the run is unusable."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ValueError(f"run directory {run_dir} does not exist")
+    check_tree(run_dir)
     for required in ("run.json", "models.parquet"):
         if not (run_dir / required).is_file():
             raise ValueError(f"{run_dir} is not a complete run: {required} is missing")
 
-    run_info = json.loads((run_dir / "run.json").read_text())
-    if "run_id" not in run_info:
-        raise ValueError(f"{run_dir / 'run.json'} has no 'run_id'")
-
-    models = pl.scan_parquet(run_dir / "models.parquet")
+    run_info = read_run_info(run_dir / "run.json")
+    for table in ("models.parquet", "fingerprints.parquet"):
+        if (run_dir / table).exists():
+            check_parquet(run_dir / table)
+    models = pl.scan_parquet(run_dir / "models.parquet", glob=False)  # a run named x[1] is a path, not a pattern
     missing = [c for c in MANIFEST_COLUMNS if c not in models.collect_schema()]
     if missing:
         raise ValueError(f"{run_dir / 'models.parquet'} lacks columns {missing}")
 
+    shards = recorded_shards(run_dir)
+    this_run = pl.col("run_id") == run_info["run_id"]  # a shard of another run is never mixed in
     return RunTables(
         run_dir=run_dir,
-        run_id=str(run_info["run_id"]),
+        run_id=run_info["run_id"],
         models=models,
-        scores=scan_shards(run_dir / "scores", SCORE_SCHEMA),
-        queries=scan_shards(run_dir / "queries", QUERY_SCHEMA),
+        scores=scan_shards(shards["scores"], SCORE_SCHEMA, run_dir).filter(this_run),
+        queries=scan_shards(shards["queries"], QUERY_SCHEMA, run_dir).filter(this_run),
         info=run_info,
         failures=read_failures(run_dir),
     )
 
 
-def scan_shards(directory: Path, schema: pl.Schema) -> pl.LazyFrame:
-    """Lazily scan all shards under `directory` cast to `schema`, or an empty frame if there are none.
+REBUILD = "`fpbench check --repair` then `fpbench run` rebuild it"
 
-    Files are listed here rather than globbed by Polars so that hidden files (temporary
-    names of writes still in flight) are skipped and an empty directory is not an error.
-    """
-    shards = sorted(p for p in directory.glob("**/*.parquet") if not p.name.startswith("."))
+
+def recorded_shards(run_dir: Path) -> dict[str, list[Path]]:
+    """The score and query shards that job records vouch for, each checked against its sha256;
+    a damaged or missing one is a ValueError naming it. A shard without a record belongs to a
+    job that never finished: it is not read."""
+    shards: dict[str, list[Path]] = {"scores": [], "queries": []}
+    for record in files_under(run_dir / "records", ".json", run_dir):
+        try:
+            items = sorted(json.loads(record.read_bytes())["files"].items())
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ValueError(f"{record} is not a job record; {REBUILD}") from None
+        for name, sha in items:
+            table, path = str(name).split("/", 1)[0], run_dir / str(name)
+            if table not in shards or not path.is_file():
+                raise ValueError(f"{path} is missing, though {record} records it; {REBUILD}")
+            try:
+                verified(path.read_bytes(), sha, str(path))
+            except DamagedFile as err:
+                raise ValueError(f"{err}; {REBUILD}") from None
+            shards[table].append(path)
+    return {table: sorted(paths) for table, paths in shards.items()}
+
+
+def read_run_info(path: Path) -> dict:
+    """run.json as a dict with a string run_id, and `spec`, `spec.methods`, `spec.dataset` of the
+    shapes the reports read (the engine writes them so; a hand-edited file may not be)."""
+    try:
+        info = json.loads(read_bytes(path, MAX_RUN_JSON_BYTES, inside=path.parent).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ValueError(f"{path} is not valid JSON") from None
+    if not isinstance(info, dict):
+        kind = {list: "an array", str: "a string", type(None): "null", bool: "a boolean"}.get(type(info), "a number")
+        raise ValueError(f"{path} holds {kind}, expected a JSON object with a 'run_id'")
+    if "run_id" not in info:
+        raise ValueError(f"{path} has no 'run_id'")
+    if not isinstance(info["run_id"], str) or not info["run_id"]:
+        raise ValueError(f"{path}: 'run_id' must be a non-empty string, got {info['run_id']!r}")
+    spec = info.get("spec", {})
+    shapes = (("spec", spec, dict), ("spec.methods", spec.get("methods", []) if isinstance(spec, dict) else [], list),
+              ("spec.dataset", spec.get("dataset", {}) if isinstance(spec, dict) else {}, dict))
+    for where, value, kind in shapes:
+        if not isinstance(value, kind):
+            raise ValueError(f"{path}: '{where}' must be a JSON {kind.__name__.replace('dict', 'object')}, "
+                             f"got {type(value).__name__}")
+    if not all(isinstance(m, dict) for m in spec.get("methods", [])):
+        raise ValueError(f"{path}: every entry of 'spec.methods' must be a JSON object")
+    # Names the reports print (and rich would read '[/red]' in them as markup): plain words only.
+    names = [("spec.dataset.name", spec.get("dataset", {}).get("name", "digits"))]
+    names += [(f"spec.methods[{i}].{k}", m[k]) for i, m in enumerate(spec.get("methods", [])) for k in ("name", "label")
+              if k in m]
+    for where, name in names:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ValueError(f"{path}: '{where}' must be a name of letters, digits, '_', '-' or '.', got {name!r}")
+    return info
+
+
+def check_parquet(path: Path) -> None:
+    """Refuse a file whose Parquet footer does not read (random bytes, a truncated write)."""
+    try:
+        pq.read_metadata(path)
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable Parquet file ({err})") from None
+
+
+def find_unreadable_parquet(run_dir: str | os.PathLike) -> str | None:
+    """A message naming the first Parquet file of `run_dir` that does not read in full, or None."""
+    run_dir = Path(run_dir)
+    for path in files_under(run_dir, ".parquet", run_dir):
+        try:
+            pq.read_table(path)
+        except (pa.ArrowException, OSError, ValueError) as err:
+            return f"{path} is not a readable Parquet file ({err})"
+    return None
+
+
+def scan_shards(shards: list[Path], schema: pl.Schema, run_dir: Path) -> pl.LazyFrame:
+    """Lazily scan `shards` cast to `schema`, or an empty frame if there are none; a shard that
+    is not a regular Parquet file inside `run_dir` is refused by name."""
+    shards = [regular_file(path, run_dir) for path in shards]
+    for shard in shards:
+        check_parquet(shard)
     if not shards:
         return pl.LazyFrame(schema=schema)
     scanned = pl.scan_parquet(shards, hive_partitioning=False, schema=schema, missing_columns="insert",
-                              extra_columns="ignore")  # shards from before a column existed read as null
+                              extra_columns="ignore", glob=False)  # shards from before a column existed read as null
     return scanned.select(pl.col(name).cast(dtype) for name, dtype in schema.items())

@@ -195,3 +195,73 @@ def test_a_run_refused_for_its_data_leaves_nothing_behind(tmp_path):
     with pytest.raises(DatasetError):
         run_spec(spec, out=out, show_progress=False)
     assert not out.exists()
+
+
+def test_two_specs_started_together_on_one_empty_directory_never_both_run(tmp_path):
+    """One driver gets the directory; the other is refused (exit 2) and writes nothing."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from test_hostile_inputs import to_toml
+
+    specs = []
+    for i, arch in enumerate(("cnn", "mlp")):
+        raw = tiny_spec(name=f"race{i}", attacks={"list": ["finetune(mode=ftal)"]},
+                        negatives={"archs": [arch], "seeds": [1]}, executor={"device": "cpu", "workers": 1})
+        path = tmp_path / f"race{i}.toml"
+        path.write_text(to_toml(raw))
+        specs.append(path)
+    out = tmp_path / "shared"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    drivers = [subprocess.Popen([sys.executable, "-m", "engine.cli", "run", str(s), "--out", str(out), "--quiet"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for s in specs]
+    codes = [d.wait(timeout=300) for d in drivers]
+    errors = [d.stderr.read() for d in drivers]
+    assert sorted(codes) == [0, 2], errors
+    loser = errors[codes.index(2)]
+    assert "in use by" in loser or "holds run" in loser, loser
+    assert "Traceback" not in loser
+    run_ids = {json.loads(r.read_text())["run_id"] for r in out.glob("run.json")}
+    assert len(run_ids) == 1
+    shards = pl.read_parquet(out / "scores" / "**" / "*.parquet")
+    assert shards["run_id"].unique().to_list() == list(run_ids)
+
+
+def test_fpbench_check_exit_codes_and_repair(run, capsys):
+    from engine.cli import main
+
+    assert main(["check", str(run)]) == 0
+    weights = sorted((run / "store" / "models").glob("*.safetensors"))[1]
+    weights.write_bytes(weights.read_bytes()[:-1])
+    assert main(["check", str(run)]) == 4
+    out = capsys.readouterr().out
+    assert weights.name in out and "checksum" in out
+    assert weights.exists()
+    assert main(["check", str(run), "--repair"]) == 4 and not weights.exists()
+    assert main(["check", str(run)]) == 0  # cleared: nothing damaged is left
+    assert run_spec(small_spec(), out=run, show_progress=False).events["trained"] == 1 and weights.exists()
+    assert main(["check", str(run.parent / "nowhere")]) == 2
+
+
+def test_reports_read_only_recorded_intact_shards_of_this_run(run):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from engine import rundir
+    from reports.load import load_run
+
+    n = load_run(run).scores.collect().height
+    first, second = sorted((run / "scores").rglob("*.parquet"))[:2]
+    stray = run / "scores" / "method=ipguard" / "0123456789abcdef.parquet"
+    shutil.copy(first, stray)  # no job record: a job that never finished
+    assert load_run(run).scores.collect().height == n
+    table = pq.read_table(stray)  # and with a record, a shard of another run
+    pq.write_table(table.set_column(table.schema.get_field_index("run_id"), "run_id",
+                                    pa.array(["other-run"] * table.num_rows)), stray)
+    (run / "records" / "method=ipguard" / "0123456789abcdef.json").write_text(
+        rundir.job_record("ipguard", "forged", "fp", {str(stray.relative_to(run)): stray.read_bytes()}))
+    assert load_run(run).scores.collect().height == n
+    second.write_bytes(second.read_bytes()[:-3])
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        load_run(run)

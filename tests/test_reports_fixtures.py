@@ -9,13 +9,16 @@ engine writes them), a prune sweep and a distill architecture sweep.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from engine import rundir
+from engine.fs import Location
+from engine.sink import parquet_bytes
 
 SRC = "train(cnn,digits,seed=0,split=defender)"
 MIRROR = "train(cnn,digits,seed=0,split=independent)"
@@ -50,10 +53,6 @@ IDS = list(ZOO)
 NAMES = dict(zip(["s", "p2", "p5", "dc", "dm", "ms", "m2", "m5", "mdc", "mdm", "i1", "i2", "own"], IDS))
 SCORES = {"s": 1.0, "p2": 0.9, "p5": 0.6, "dc": 0.7, "dm": 0.35,
           "ms": 0.3, "m2": 0.3, "m5": 0.4, "mdc": 0.2, "mdm": 0.5, "i1": 0.1, "i2": 0.25, "own": 0.0}
-
-
-def shard_name(model_id: str) -> str:
-    return hashlib.sha256(model_id.encode()).hexdigest()[:16] + ".parquet"
 
 
 def write_engine_run(
@@ -110,10 +109,13 @@ def write_engine_run(
             })
             score_table = pa.table({"run_id": [run_id], "method": [method], "model_id": [model_id],
                                     "score": pa.array([score], pa.float64()), "access": ["labels"]})
-            for table, data in (("queries", queries), ("scores", score_table)):
-                path = root / table / f"method={method}" / shard_name(model_id)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                pq.write_table(data, path)
+            shards = {rundir.shard_name(table, method, model_id): parquet_bytes(data)
+                      for table, data in (("queries", queries), ("scores", score_table))}
+            location = Location(root)
+            for name, data in shards.items():
+                location.write_bytes(name, data)
+            location.write_text(rundir.record_name(method, model_id),
+                                rundir.job_record(method, model_id, f"fp-{method}", shards))
     if sidecars:
         from engine import schema
 
