@@ -1,7 +1,7 @@
 """How long `fpbench report` takes on a large synthetic run: 1,000,000 query rows.
 
 Writes a run directory in the engine's layout (models.parquet, run.json, one scores
-and one queries shard per (suspect, method)) with MODELS suspects × METHODS methods ×
+and one queries shard and their job record per (suspect, method), named by engine.rundir) with MODELS suspects × METHODS methods ×
 QUERIES queries of 10 logits, shaped like FingerBench: attack families with swept
 parameters and replicates, independent negatives and mirror negatives. Then times,
 in one process, each part of the report and the whole `build_report`:
@@ -23,6 +23,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from engine import rundir
+from engine.fs import Location
+from engine.sink import parquet_bytes
 
 ROOT = "train(cnn,digits,seed=0,split={split})"
 SWEEPS = {  # family -> (parameter, values); every value gets replicates
@@ -85,7 +89,7 @@ def write_run(root: Path, n_models: int, n_methods: int, n_queries: int, seed: i
         "lineage": [m["lineage"] for m in models],
     }
     pq.write_table(pa.table(manifest), root / "models.parquet")
-    rows = 0
+    rows, location = 0, Location(root)
     for k in range(n_methods):
         method = f"m{k}"
         source_logits = rng.standard_normal((n_queries, 10)).astype(np.float32)
@@ -103,10 +107,12 @@ def write_run(root: Path, n_models: int, n_methods: int, n_queries: int, seed: i
             score = float((logits.argmax(1) == source_logits.argmax(1)).mean())
             scores = pa.table({"run_id": ["bench"], "method": [method], "model_id": [m["model_id"]],
                                "score": [score], "access": ["labels"]})
-            for table, data in (("queries", queries), ("scores", scores)):
-                shard = root / table / f"method={method}" / f"{i:06d}.parquet"
-                shard.parent.mkdir(parents=True, exist_ok=True)
-                pq.write_table(data, shard)
+            shards = {rundir.shard_name(table, method, m["model_id"]): parquet_bytes(data)
+                      for table, data in (("queries", queries), ("scores", scores))}
+            for name, data in shards.items():
+                location.write_bytes(name, data)
+            location.write_text(rundir.record_name(method, m["model_id"]),
+                                rundir.job_record(method, m["model_id"], f"fp{k}", shards))
             rows += n_queries
     return rows
 
