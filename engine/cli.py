@@ -51,6 +51,7 @@ def _cmd_run(args) -> int:
     from engine.run import run_spec
     from reports.load import load_run
     from reports.metrics import compute_metrics
+    from reports.suspects import run_scales
     from reports.table import print_metrics, print_winners
 
     spec = prepare_run(args)
@@ -72,7 +73,7 @@ def _cmd_run(args) -> int:
     except ValueError as err:
         console.print(f"results are at {where}; no summary: {escape(str(err))}")
         return 3 if result.failures else 0
-    metrics = compute_metrics(tables.scores, tables.models, tables.run_id, resamples=0)
+    metrics = compute_metrics(tables.scores, tables.models, tables.run_id, resamples=0, scales=run_scales(tables.info))
     print_metrics(metrics, Console())
     print_winners(metrics, Console(), tables.dataset)
     console.print(f"full report: fpbench report {where}")

@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from methods.scales import ScoreScale
+
 Access = Literal["labels", "logits", "white-box"]
 
 
@@ -111,6 +113,9 @@ class Method:
 
     name: ClassVar[str]
     access: ClassVar[Access]
+    # The range `score` can return, as ARUC needs it: a rate in [0, 1], a fixed map of a
+    # bounded score, or unbounded (methods.scales, which repeats it for the torch-free report).
+    score_scale: ClassVar[ScoreScale]
     version: ClassVar[int] = 1
     defaults: ClassVar[dict[str, Any]] = {}  # TOML arrays arrive as lists: list defaults, not tuples
     summary: ClassVar[str] = ""

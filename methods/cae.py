@@ -47,7 +47,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods import register_method
+from methods import register_method, scales
 from methods.base import (ARCH_LIST, ARCHITECTURES, COUNT, RATE, STEPS, UNIT, WEIGHT, Above, Fingerprint, Method,
                           OwnerContext, owner_derived, owner_train)
 from zoo.fit import predict_logits
@@ -113,6 +113,7 @@ def _keep(count: int, p: float, generator: torch.Generator) -> list[int]:
 @register_method("cae")
 class CAE(Method):
     access = "labels"
+    score_scale = scales.RATE
     defaults = {
         "n": 100,
         "candidates": 300,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from methods import scales
 from methods.base import Fingerprint, Method
 from zoo.fit import predict_logits
 
@@ -42,6 +43,7 @@ class SampleCorrelation(Method):
     """What SAC-w and SAC-m share: the source's correlation matrix and the -D score."""
 
     access = "logits"
+    score_scale = scales.NEGATED_DISTANCE
 
     def _correlation_fingerprint(self, source, inputs, meta: dict) -> Fingerprint:
         """The queries plus the source's correlation matrix on them, computed once."""

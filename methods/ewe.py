@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from methods import register_method
+from methods import register_method, scales
 from methods.base import STEPS, WEIGHT, Above, Fingerprint, Method, MethodParamError, OwnerContext
 from methods.margin_wm import REFERENCES, binomial_test, owner_references, trigger_fingerprint
 from zoo.watermark import marked_root
@@ -33,6 +33,7 @@ THRESHOLD = 0.1  # EWE's bound on the clean-model trigger rate; the floor of p0
 @register_method("ewe")
 class EWE(Method):
     access = "labels"
+    score_scale = scales.RATE
     defaults = {**EWE_DEFAULTS, "epochs": None, "references": 1}
     summary = "SNNL-entangled trigger watermark; trigger success rate (Jia et al., USENIX Security 2021)"
     tiny = {"w_epochs": 3, "references": 1}

@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods import register_method
+from methods import register_method, scales
 from methods.base import ARCHITECTURES, RATE, SEED, STEPS, UNIT, Above, Fingerprint, Method, OwnerContext
 from zoo.archs import ARCHS
 from zoo.spec import canonical
@@ -153,6 +153,7 @@ def train_meta(marked: torch.Tensor, benign: torch.Tensor, epochs: int, lr: floa
 @register_method("external_features")
 class ExternalFeatures(Method):
     access = "white-box"
+    score_scale = scales.UNBOUNDED
     defaults = {**FEATURE_DEFAULTS, "epochs": None, "features": "gradient", "archs": ["cnn", "mlp", "mobilenet", "resnet", "vgg"],
                 "benign": 4, "tau": 0.2, "test": "paired", "clf_epochs": 50, "clf_lr": 0.01}
     summary = "styled training images; meta-classifier on gradient signs; paired t-test (Li et al., AAAI 2022)"

@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from methods import register_method
+from methods import register_method, scales
 from methods.base import COUNT, RATE, STEPS, WEIGHT, Fingerprint, Method, OwnerContext
 
 
@@ -43,6 +43,7 @@ def boundary_loss(z: torch.Tensor, i: torch.Tensor, j: torch.Tensor, k: float) -
 @register_method("ipguard")
 class IPGuard(Method):
     access = "labels"
+    score_scale = scales.RATE
     defaults = {"n": 100, "k": 1.0, "steps": 1000, "lr": 0.01, "init": "random", "target": "random", "clip": True}
     summary = "points just across the source's decision boundary; label matching rate"
     tiny = {"n": 20, "steps": 200}

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from methods import register_method
+from methods import register_method, scales
 from methods.base import COUNT, SEED, STEPS, UNIT, WEIGHT, Fingerprint, Method, OwnerContext
 from zoo.fit import predict_logits
 from zoo.watermark import clean_root, marked_root
@@ -73,6 +73,7 @@ def binomial_test(fp: Fingerprint, observed: np.ndarray) -> dict[str, float]:
 @register_method("margin_wm")
 class MarginWatermark(Method):
     access = "labels"
+    score_scale = scales.RATE
     defaults = {**MARGIN_DEFAULTS, "epochs": 100, "references": 1}
     summary = "margin-maximised watermark keys with random wrong labels; key matching rate (Kim et al., ICML 2023)"
     tiny = {"keys": 10, "epochs": 30, "references": 1}

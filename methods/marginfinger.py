@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods import register_method
+from methods import register_method, scales
 from methods.base import COUNT, RATE, STEPS, UNIT, WEIGHT, WIDTH, Below, Fingerprint, Method, OwnerContext
 from methods.gan import GANSettings, train_gan
 from methods.meta import frozen, seeded
@@ -50,6 +50,7 @@ def margin_loss(probs: torch.Tensor, y: torch.Tensor, d: float) -> torch.Tensor:
 @register_method("marginfinger")
 class MarginFinger(Method):
     access = "labels"
+    score_scale = scales.RATE
     defaults = {
         "n": 100, "d": 0.1, "alpha": 0.1, "beta": 0.0, "gamma": 1.0, "omega": 5.0, "reg": 10.0,
         "gan_steps": 1000, "gan_lr": 2e-4, "batch": 64, "z_dim": 32, "ema": 0.99,

@@ -51,7 +51,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods import register_method
+from methods import register_method, scales
 from methods.base import COUNT, RATE, STEPS, UNIT, WEIGHT, Above, Fingerprint, Method, OwnerContext
 from methods.meta import (
     OWNER_BOUNDS,
@@ -81,6 +81,7 @@ def kl(target_logits: torch.Tensor, anchor_logits: torch.Tensor) -> torch.Tensor
 @register_method("metafinger")
 class MetaFinger(Method):
     access = "labels"
+    score_scale = scales.RATE
     defaults = {"n": 100, "batch": 70, "rounds": 10, "epochs": 10, "lr": 0.01, "alpha": 1.0, "n_sample": 3,
                 "augment": 2, "noise_level": 10.0, "trans": True, "screen_tpr": 1.0, "screen_fpr": 0.0,
                 **OWNER_DEFAULTS}

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods import register_method
+from methods import register_method, scales
 from methods.base import COUNT, RATE, STEPS, WIDTH, Fingerprint, Method, OwnerContext
 from methods.meta import OWNER_BOUNDS, OWNER_DEFAULTS, frozen, owner_set, seeded, split_owner_models
 
@@ -63,6 +63,7 @@ def verifier(in_features: int, hidden: list[int]) -> nn.Sequential:
 @register_method("metav")
 class MetaV(Method):
     access = "logits"
+    score_scale = scales.RATE
     defaults = {"n": 100, "steps": 300, "lr": 0.01, "lr_verifier": 1e-3, "hidden": [128, 64], "output": "probs",
                 "init": "data", **OWNER_DEFAULTS}
     summary = "fingerprint inputs and a meta-verifier trained jointly on owner positives/negatives"

@@ -65,7 +65,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils import parametrize
 
-from methods import register_method
+from methods import register_method, scales
 from methods.base import COUNT, RATE, STEPS, UNIT, WEIGHT, WIDTH, Above, Fingerprint, Method, OwnerContext
 from methods.gan import GANSettings, hinge_losses, train_gan
 from methods.meta import (
@@ -89,6 +89,7 @@ NATURALFINGER_TRANSFORMS = ["identity", "noise_0.02", "translate", "shear"]
 @register_method("naturalfinger")
 class NaturalFinger(Method):
     access = "labels"
+    score_scale = scales.RATE
     defaults = {
         "n": 100, "batch": 80, "max_batches": 4, "iterations": 300, "lr": 2.0, "lam": 0.5, "kappa": 1.0,
         "fgsm_eps": 0.1, "model_batch": 4, "adv_label": True, "input_trans": True, "disc_loss": True,

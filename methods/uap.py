@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from sklearn.cluster import KMeans
 from torch import nn
 
-from methods import register_method
+from methods import register_method, scales
 from methods.base import (ARCH_LIST, ARCHITECTURES, COUNT, RATE, STEPS, UNIT, WIDTH, Above, Fingerprint, Method,
                           MethodParamError, OwnerContext)
 from methods.cae import frozen, reference_ids, split_owner_models, surrogate_ids
@@ -156,6 +156,7 @@ def encode(arrays: dict[str, np.ndarray], vectors: np.ndarray) -> np.ndarray:
 @register_method("uap")
 class UAP(Method):
     access = "logits"
+    score_scale = scales.COSINE
     defaults = {
         "points": 20,
         "views": 10,

@@ -1,8 +1,9 @@
 """Reports for a finished (or still running) fpbench run: metrics, tables, plots, exports.
 
 `build_report(run_dir)` (reports.build) reads the run lazily (reports.load), computes
-per cell (method, attack, sweep parameter) sizes, AUC, ARUC, TPR at fixed FPR and
-bootstrap CIs (reports.suspects, reports.curves, reports.metrics, reports.bootstrap),
+per cell (method, attack, sweep parameter) sizes, AUC with DeLong CIs, ARUC with
+bootstrap CIs, TPR at fixed FPR (reports.suspects, reports.curves, reports.metrics,
+reports.delong, reports.bootstrap),
 the matching-rate margin against mirror negatives (reports.margin), label-only views
 of the logits (reports.queries), method cost (reports.cost) and failed jobs
 (reports.failures), and writes report.html, report.md, PNG figures and Parquet

@@ -3,7 +3,9 @@
 `analyse` is the one place that decides which tables a report has; `reports.build`
 writes them and `reports.document` lays them out. Warnings are plain sentences about
 anything that makes a number less than it seems: failed or pending jobs, methods
-without a single finite score, NaN/inf scores or logits, cells too small to trust.
+without a single finite score, NaN/inf scores or logits, a method without a declared
+score scale, ARUCs left out (no fixed score range, or a score outside it), cells too
+small to trust.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .margin import compute_margins
 from .metrics import compute_metrics
 from .params import ALL, mirror_pairs
 from .queries import query_summary
-from .suspects import COUNTED_ROLES, complete_scores, label_suspects
+from .suspects import COUNTED_ROLES, UNDECLARED, complete_scores, label_suspects, run_scales
 from .tests_table import test_table, watermark_cost
 
 EXPORT_MANIFEST = ("role", "attack", "attack_params", "arch", "lineage", "num_classes", "test_acc", "agreement")
@@ -50,8 +52,12 @@ def analyse(run: RunTables, min_count: int = 3, resamples: int = 1000, seed: int
     scores = run.scores.collect()
     methods = tuple(sorted({*run.methods, *scores.get_column("method").to_list()}))
     summary = query_summary(run.queries, run.models)
-    metrics = compute_metrics(scores, models, run.run_id, min_count, methods, resamples, seed)
-    curves = ru_curves(label_suspects(scores, models).filter(pl.col("param") == ALL).drop("param", "value"))
+    scales = run_scales(run.info)
+    metrics = compute_metrics(scores, models, run.run_id, min_count, methods, resamples, seed, scales)
+    labelled = label_suspects(scores, models, scales).filter(pl.col("param") == ALL)
+    outside = pl.col("unit").is_nan().fill_null(False).any().over("method", "attack")
+    # R/U on the [0, 1] scale, only where an ARUC is defined (unit null: no scale; NaN: out of range)
+    curves = ru_curves(labelled.filter(outside.not_()).select("method", "attack", "label", score="unit"))
     per_suspect = _per_suspect(scores, models, summary, run.failures, methods)
     return Analysis(
         run_id=run.run_id,
@@ -120,6 +126,11 @@ def _warnings(metrics: pl.DataFrame, per_suspect: pl.DataFrame, failures: pl.Dat
     for method, bad in per_suspect.group_by("method").agg(pl.col("n_nonfinite").sum()).sort("method").iter_rows():
         if bad:
             notes.append(f"{method}: {bad} query row(s) with NaN/inf logits (no label in label_match)")
+    for method in overall.filter(pl.col("score_scale") == UNDECLARED.name).get_column("method").to_list():
+        notes.append(f"{method}: declares no score scale (methods/scales.py), so ARUC reads its score as a rate")
+    withheld = metrics.filter(pl.col("aruc_note").is_not_null()).group_by("method")
+    for method, rows, note in withheld.agg(pl.len(), pl.col("aruc_note").min()).sort("method").iter_rows():
+        notes.append(f"{method}: ARUC left out of {rows} metric row(s) ({note}; see aruc_note)")
     small = metrics.filter(pl.col("too_small")).height
     if small:
         notes.append(f"{small} of {metrics.height} metric rows have too few positives or negatives (marked †)")

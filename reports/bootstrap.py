@@ -1,19 +1,15 @@
-"""Bootstrap confidence intervals of AUC and ARUC over suspects.
+"""Bootstrap confidence intervals of ARUC over suspects.
 
-For each cell, positives and negatives are resampled separately with replacement
-(each side keeps its size, so every resample has both classes), B times. A resample
-is represented by how often each suspect was drawn (a B × n count matrix), so all B
-statistics are computed at once with numpy:
-
-* AUC of a resample = Σᵢ wᵢ·(#negatives < pᵢ + #negatives ≤ pᵢ)/2 / (n_pos·n_neg),
-  the weighted Mann–Whitney form, with the negative counts read off cumulative
-  weights over the sorted negatives;
-* ARUC of a resample = the trapezoid integral of min(R, U) on the report's threshold
-  grid, R and U again from cumulative weights (R counts s ≥ τ, U counts s < τ).
-
-With all weights 1 these are exactly the point estimates of `reports.metrics`. The
-interval is the percentile interval: the 2.5 % and 97.5 % quantiles of the B values
-(numpy's linear interpolation).
+ARUC has no analytic variance (AUC's interval is DeLong's, see `reports.delong`). For
+each cell, positives and negatives are resampled separately with replacement (each
+side keeps its size, so every resample has both classes), B times. A resample is
+represented by how often each suspect was drawn (a B × n count matrix), so all B
+statistics are computed at once with numpy: ARUC of a resample = the trapezoid
+integral of min(R, U) on the report's threshold grid, R and U from cumulative
+weights over the sorted scores (R counts s ≥ τ, U counts s < τ). With all weights 1
+this is exactly the point estimate of `reports.metrics`. The interval is the
+percentile interval: the 2.5 % and 97.5 % quantiles of the B values (numpy's linear
+interpolation). The scores are those on the method's [0, 1] scale (`unit`).
 
 Seeding: many cells of a method face the very same negatives (every attack row of a
 label space). Those negatives are resampled once, from a generator seeded by (seed,
@@ -26,7 +22,6 @@ no positives or no negatives get no CI.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -34,15 +29,7 @@ import polars as pl
 from .curves import threshold_grid
 from .suspects import CELL_KEYS
 
-CI_SCHEMA = pl.Schema(
-    {
-        **{key: pl.String for key in CELL_KEYS},
-        "auc_lo": pl.Float64,
-        "auc_hi": pl.Float64,
-        "aruc_lo": pl.Float64,
-        "aruc_hi": pl.Float64,
-    }
-)
+CI_SCHEMA = pl.Schema({**{key: pl.String for key in CELL_KEYS}, "aruc_lo": pl.Float64, "aruc_hi": pl.Float64})
 LEVEL = 0.95
 
 
@@ -57,35 +44,18 @@ def _cumulative(weights: np.ndarray) -> np.ndarray:
     return np.concatenate([np.zeros((weights.shape[0], 1)), np.cumsum(weights, axis=1)], axis=1)
 
 
-@dataclass(frozen=True)
-class Negatives:
-    """Weighted negatives (sorted scores, one weight row per resample) and their U(τ) on the grid."""
-
-    scores: np.ndarray
-    below: np.ndarray  # resamples × (n + 1): weight of the j smallest negatives
-    uniqueness: np.ndarray  # resamples × thresholds: weighted share of negatives < τ
-
-    @staticmethod
-    def of(scores: np.ndarray, weights: np.ndarray, grid: np.ndarray) -> Negatives:
-        below = _cumulative(weights)
-        uniqueness = below[:, np.searchsorted(scores, grid, side="left")] / below[:, -1:]
-        return Negatives(scores, below, uniqueness)
+def weighted_uniqueness(neg: np.ndarray, weights: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """U(τ) per resample (rows) and threshold: weighted share of negatives < τ; `neg` sorted ascending."""
+    below = _cumulative(weights)
+    return below[:, np.searchsorted(neg, grid, side="left")] / below[:, -1:]
 
 
-def weighted_auc(pos: np.ndarray, w_pos: np.ndarray, neg: Negatives) -> np.ndarray:
-    """AUC per resample; `pos` sorted ascending, `w_pos` (resamples × n_pos) aligned with it."""
-    less = neg.below[:, np.searchsorted(neg.scores, pos, side="left")]
-    less_or_equal = neg.below[:, np.searchsorted(neg.scores, pos, side="right")]
-    wins = (w_pos * (less + less_or_equal) / 2).sum(axis=1)
-    return wins / (w_pos.sum(axis=1) * neg.below[:, -1])
-
-
-def weighted_aruc(pos: np.ndarray, w_pos: np.ndarray, neg: Negatives, grid: np.ndarray) -> np.ndarray:
-    """ARUC per resample (R: s ≥ τ, U: s < τ); `pos` sorted ascending."""
+def weighted_aruc(pos: np.ndarray, w_pos: np.ndarray, uniqueness: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """ARUC per resample (R: s ≥ τ, U: s < τ); `pos` sorted ascending, `w_pos` (resamples × n_pos) aligned."""
     below = _cumulative(w_pos)
     n_pos = below[:, -1:]
     robustness = (n_pos - below[:, np.searchsorted(pos, grid, side="left")]) / n_pos
-    lower = np.minimum(robustness, neg.uniqueness)
+    lower = np.minimum(robustness, uniqueness)
     return ((lower[:, 1:] + lower[:, :-1]) / 2 * np.diff(grid)).sum(axis=1)
 
 
@@ -94,11 +64,11 @@ def _seeded(seed: int, identity: bytes) -> np.random.Generator:
 
 
 def bootstrap_cis(labelled: pl.DataFrame, resamples: int = 1000, seed: int = 0) -> pl.DataFrame:
-    """Percentile CIs per cell of labelled scores (CELL_KEYS, label, score); columns of CI_SCHEMA."""
+    """Percentile ARUC CIs per cell of labelled scores (CELL_KEYS, label, score in [0, 1]); columns of CI_SCHEMA."""
     grid = threshold_grid()["threshold"].to_numpy()
     finite = labelled.filter(pl.col("score").is_finite()).sort("score")
     quantiles = [(1 - LEVEL) / 2, (1 + LEVEL) / 2]
-    shared: dict[bytes, Negatives] = {}
+    shared: dict[bytes, np.ndarray] = {}
     rows = []
     for key, cell in finite.partition_by(CELL_KEYS, as_dict=True).items():
         pos = cell.filter(pl.col("label"))["score"].to_numpy()
@@ -108,10 +78,8 @@ def bootstrap_cis(labelled: pl.DataFrame, resamples: int = 1000, seed: int = 0) 
         identity = neg.tobytes()
         if identity not in shared:
             weights = resample_counts(_seeded(seed, identity), len(neg), resamples)
-            shared[identity] = Negatives.of(neg, weights, grid)
-        negatives = shared[identity]
+            shared[identity] = weighted_uniqueness(neg, weights, grid)
         w_pos = resample_counts(_seeded(seed, repr(key).encode()), len(pos), resamples)
-        auc = np.quantile(weighted_auc(pos, w_pos, negatives), quantiles)
-        aruc = np.quantile(weighted_aruc(pos, w_pos, negatives, grid), quantiles)
-        rows.append((*key, *auc.tolist(), *aruc.tolist()))
+        aruc = np.quantile(weighted_aruc(pos, w_pos, shared[identity], grid), quantiles)
+        rows.append((*key, *aruc.tolist()))
     return pl.DataFrame(rows, schema=CI_SCHEMA, orient="row")

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from .load import load_run
 from .metrics import compute_metrics
+from .suspects import run_scales
 from .paper import estimate
 from .params import ALL
 
@@ -40,7 +41,8 @@ def compare_runs(
     frames = []
     for name, path in zip(_names(paths), paths):
         run = load_run(path)
-        metrics = compute_metrics(run.scores, run.models, run.run_id, min_count, run.methods, resamples, seed)
+        metrics = compute_metrics(run.scores, run.models, run.run_id, min_count, run.methods, resamples, seed,
+                                  run_scales(run.info))
         frames.append(metrics.select(pl.lit(name).alias("run"), pl.lit(run.dataset).alias("dataset"), pl.all()))
     return pl.concat(frames)
 
@@ -81,7 +83,7 @@ def render_comparison(compared: pl.DataFrame) -> Table:
             first, second = (row["auc"] if row else None for row in rows)
             cells.append("—" if first is None or second is None else f"{second - first:+.3f}")
         table.add_row(escape(str(method)), escape(str(attack)), *cells)
-    table.caption = "† too few positives or negatives; * scores min-max mapped before ARUC; — undefined"
+    table.caption = "† too few positives or negatives; * scores put on [0, 1] by the method's declared scale; — undefined"
     return table
 
 

@@ -35,16 +35,22 @@ DEFINITIONS = (
     "positives with that first-step parameter value, replicates pooled.",
     "AUC = P(s⁺ > s⁻) + ½·P(s⁺ = s⁻). ARUC = ∫₀¹ min(R(τ), U(τ)) dτ on the 101-point grid τ = 0, 0.01, …, 1 "
     "with the trapezoid rule; R(τ) = share of positives with s ≥ τ, U(τ) = share of negatives with s < τ "
-    "(IPGuard). ARUC (>) counts s > τ in R (MarginFinger); they differ only for scores exactly on a grid point.",
+    "(IPGuard). ARUC (>) counts s > τ in R (MarginFinger); they differ only for scores exactly on a grid point. "
+    "ARUC needs scores on [0, 1]: each method declares its score's range and is mapped by it, never by the data "
+    "(a cosine in [-1, 1] to (s + 1)/2, a negated distance in [-1, 0] to s + 1); a method with an unbounded score "
+    "(a -log10 p-value) has no ARUC.",
     "TPR@α FPR: the threshold is the smallest one (decision s ≥ τ) whose false-positive rate on the negatives is "
     "at most α, i.e. positives must score strictly above the (⌊α·n_neg⌋+1)-th highest negative; with fewer than "
     "1/α negatives it is the TPR at zero false positives.",
-    "95% CIs: percentile bootstrap over suspects, positives and negatives resampled separately with replacement "
-    "(B resamples; seeded, a negative set's draw shared by the cells that face it). "
+    "95% CIs: for AUC, DeLong's variance on the logit scale, never narrower than a sample with one discordant "
+    "pair, so a perfectly separated cell still gets a real interval; for ARUC, the percentile bootstrap over "
+    "suspects, positives and negatives resampled separately with replacement (B resamples; seeded, a negative "
+    "set's draw shared by the cells that face it). "
     "Margin = score(positive) − score(its mirror negative), the mirror being the "
     "independent model put through the identical attack recipe (NaturalFinger).",
-    "Marks: † fewer positives or negatives than the minimum count (shown, never averaged away); * scores outside "
-    "[0, 1] min-max mapped per method before ARUC; — no positives or no negatives; 'invalid' counts NaN/inf "
+    "Marks: † fewer positives or negatives than the minimum count (shown, never averaged away); * ARUC on scores "
+    "mapped to [0, 1] by the method's declared range; n/a ARUC not defined for the method's score (the warnings "
+    "say why); — no positives or no negatives; 'invalid' counts NaN/inf "
     "scores left out, 'missing' suspects without a score (failed or not yet queried).",
 )
 
@@ -75,7 +81,7 @@ def render_figures(analysis: Analysis) -> dict[str, Figure]:
         "ru": Figure("ru_curves.png", png_bytes(ru_figure(analysis.curves)),
                      "Robustness R(τ) and uniqueness U(τ) per method; shaded: min(R, U), whose area is the ARUC."),
         "auc": Figure("auc_by_attack.png", png_bytes(auc_figure(analysis.metrics)),
-                      "ROC-AUC per attack with bootstrap 95% CIs; dashed: chance."),
+                      "ROC-AUC per attack with 95% CIs (DeLong, logit scale); dashed: chance."),
         "margin": Figure("margins.png", png_bytes(margin_figure(analysis.margins)),
                          "Matching-rate margin (positive minus its mirror negative) against each swept parameter."),
     }

@@ -4,8 +4,8 @@ For each pair (see `reports.params.mirror_pairs`: the positive and the mirror ne
 that went through the identical attack recipe from the mirror source), margin =
 score(positive) − score(mirror). For matching-rate methods (IPGuard, NaturalFinger)
 the score is the matching rate, so this is exactly the paper's margin; other methods'
-scores are used on the same [0, 1] scale as ARUC (min-max mapped where the method
-needs it, see `reports.suspects`). A pair where either side has no finite score is
+scores are used on the same [0, 1] scale as ARUC (the fixed map of the method's
+declared score scale, see `methods.scales`; an unbounded score stays raw). A pair where either side has no finite score is
 left out and counted in n_unusable.
 
 Rows are the cells of the metrics table: (attack, "all", "all") pools every pair of an

@@ -10,8 +10,11 @@ R(τ) and U(τ) in `reports.curves`.
   R counting s ≥ τ and U counting s < τ — IPGuard's definition, also NaturalFinger's.
   It rewards a single threshold that both catches the copies and spares the
   innocents; 1 only if all positives score strictly above all negatives at every τ
-  in (0, 1]. Scores of a method outside [0, 1] are min-max mapped first
-  (score_mapped = True).
+  in (0, 1]. It is computed on the score mapped to [0, 1] by the method's declared
+  range (`reports.suspects`; score_scale names it, score_mapped is True where the map
+  is not the identity; a method that declares none is read as a rate). It is null,
+  with the reason in aruc_note, for a method whose score is unbounded and in a cell
+  holding a score outside the scale's range.
 * aruc_strict: the same with R counting s > τ, as MarginFinger's evaluation/ARUC.py
   does. The two differ only where a positive's score equals a grid threshold exactly
   (e.g. a matching rate of 37/100): there aruc counts it caught and aruc_strict not,
@@ -22,8 +25,10 @@ R(τ) and U(τ) in `reports.curves`.
   highest negative score, TPR = the share of positives scoring strictly above t
   (a positive tied with t is not caught). With fewer than 1/α negatives this is the
   TPR at zero false positives.
-* auc_lo/auc_hi, aruc_lo/aruc_hi: bootstrap 95 % CIs over suspects, see
-  `reports.bootstrap`.
+* auc_lo/auc_hi: DeLong's variance on the logit scale, continuity-corrected so a
+  perfectly separated cell still gets a real interval (`reports.delong`); null with
+  fewer than 2 positives or negatives. aruc_lo/aruc_hi: percentile bootstrap over
+  suspects (`reports.bootstrap`), there being no analytic variance for ARUC.
 
 Every row carries its true sizes: n_pos and n_neg count the finite scores used,
 n_invalid the NaN/inf scores left out, n_missing the suspects of the cell without any
@@ -36,20 +41,17 @@ even where it scored none of that cell's positives.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import polars as pl
 
+from methods.scales import ScoreScale
+
 from .bootstrap import CI_SCHEMA, bootstrap_cis
 from .curves import cell_keys, ru_curves, sort_rows
+from .delong import auc_cis
 from .params import ALL
-from .suspects import (
-    CELL_KEYS,
-    complete_scores,
-    label_suspects,
-    method_scales,
-    positive_cells,
-)
+from .suspects import CELL_KEYS, complete_scores, label_suspects, positive_cells, with_scales
 
 METRIC_SCHEMA = pl.Schema(
     {
@@ -71,11 +73,15 @@ METRIC_SCHEMA = pl.Schema(
         "aruc_strict": pl.Float64,
         "tpr_at_1fpr": pl.Float64,
         "tpr_at_5fpr": pl.Float64,
+        "score_scale": pl.String,
         "score_mapped": pl.Boolean,
+        "aruc_note": pl.String,
         "too_small": pl.Boolean,
     }
 )
 FPR_TARGETS_PERCENT = (1, 5)
+RANKED = ("auc", "auc_lo", "auc_hi", "tpr_at_1fpr", "tpr_at_5fpr")  # need both sides only
+ON_UNIT_SCALE = ("aruc", "aruc_lo", "aruc_hi", "aruc_strict")  # also need a declared, respected score range
 
 
 def aruc_from_curves(curves: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -105,7 +111,7 @@ def _tpr_at_fpr(percent: int) -> pl.Expr:
 
 
 def _point_metrics(labelled: pl.LazyFrame) -> pl.LazyFrame:
-    """Counts, rank-based AUC and TPR at fixed FPR per cell."""
+    """Counts, rank-based AUC and TPR at fixed FPR (on the raw score) per cell; n_outside: scores out of range."""
     keys = list(CELL_KEYS)
     valid = pl.col("score").is_finite().fill_null(False)
     label = pl.col("label")
@@ -118,12 +124,23 @@ def _point_metrics(labelled: pl.LazyFrame) -> pl.LazyFrame:
         n_invalid=(pl.col("score").is_not_null() & pl.col("valid").not_()).sum().cast(pl.Int64),
         n_missing=pl.col("score").is_null().sum().cast(pl.Int64),
         rank_pos=pl.col("rank").filter(label).sum(),
+        n_outside=pl.col("unit").is_nan().sum().cast(pl.Int64),
     )
     finite = labelled.filter(pl.col("score").is_finite()).group_by(keys).agg(
         *(_tpr_at_fpr(percent) for percent in FPR_TARGETS_PERCENT)
     )
     auc = (pl.col("rank_pos") - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
     return counts.with_columns(auc=auc).join(finite, on=keys, how="left")
+
+
+def _aruc_note() -> pl.Expr:
+    """Why a row has no ARUC although it may have positives and negatives; null where it has one."""
+    lo, hi, outside = pl.col("lo"), pl.col("hi"), pl.col("n_outside")
+    return (
+        pl.when(lo.is_null()).then(pl.format("{} score: no fixed map to [0, 1]", "score_scale"))
+        .when(outside > 0).then(pl.format("{} score(s) outside [{}, {}], the {} scale's range", outside, lo, hi,
+                                          "score_scale"))
+    )
 
 
 def compute_metrics(
@@ -134,34 +151,41 @@ def compute_metrics(
     methods: Iterable[str] = (),
     resamples: int = 1000,
     seed: int = 0,
+    scales: Mapping[str, ScoreScale] | None = None,
 ) -> pl.DataFrame:
     """One row per cell with the columns of METRIC_SCHEMA, sorted by method, attack, param, value ("all" first).
 
     `methods` adds methods the run names but that have no scores; `resamples` is the
-    bootstrap size B (0 leaves the CI columns null), `seed` seeds it.
+    ARUC bootstrap size B (0 leaves aruc_lo/aruc_hi null), `seed` seeds it; `scales`
+    replaces the declared score scales (`methods.scales.SCORE_SCALES`).
     """
     complete = complete_scores(scores, models, methods).collect()
-    labelled = label_suspects(complete, models).collect()
+    labelled = label_suspects(complete, models, scales).collect()
+    on_unit = labelled.with_columns(score=pl.col("unit"))
     keys = list(CELL_KEYS)
-    arucs = aruc_from_curves(ru_curves(labelled)).lazy()
-    strict = aruc_from_curves(ru_curves(labelled, strict=True)).rename({"aruc": "aruc_strict"}).lazy()
-    cis = bootstrap_cis(labelled, resamples=resamples, seed=seed) if resamples else pl.DataFrame(schema=CI_SCHEMA)
+    arucs = aruc_from_curves(ru_curves(on_unit)).lazy()
+    strict = aruc_from_curves(ru_curves(on_unit, strict=True)).rename({"aruc": "aruc_strict"}).lazy()
+    cis = bootstrap_cis(on_unit, resamples=resamples, seed=seed) if resamples else pl.DataFrame(schema=CI_SCHEMA)
     everything = pl.LazyFrame({"attack": [ALL], "param": [ALL], "value": [ALL]})
     cells = pl.concat([everything, positive_cells(models).select("attack", "param", "value")]).unique()
     both_sides = (pl.col("n_pos") > 0) & (pl.col("n_neg") > 0)
-    measured = ("auc", "auc_lo", "auc_hi", "aruc", "aruc_lo", "aruc_hi", "aruc_strict", "tpr_at_1fpr", "tpr_at_5fpr")
+    with_aruc = both_sides & pl.col("aruc_note").is_null()
+    lo, hi = pl.col("lo"), pl.col("hi")
     metrics = (
-        method_scales(complete)
-        .select("method", "score_mapped")
+        with_scales(complete.lazy().select("method").unique(), scales)
+        .with_columns(score_mapped=((lo != 0) | (hi != 1)).fill_null(False))
         .join(cells, how="cross")
         .join(_point_metrics(labelled.lazy()), on=keys, how="left")
         .join(arucs, on=keys, how="left")
         .join(strict, on=keys, how="left")
         .join(cis.lazy(), on=keys, how="left")
-        .with_columns(pl.col("n_pos", "n_neg", "n_invalid", "n_missing").fill_null(0))
+        .join(auc_cis(labelled).lazy(), on=keys, how="left")
+        .with_columns(pl.col("n_pos", "n_neg", "n_invalid", "n_missing", "n_outside").fill_null(0))
+        .with_columns(aruc_note=_aruc_note())
         .with_columns(
             run_id=pl.lit(run_id),
-            *(pl.when(both_sides).then(pl.col(name)).alias(name) for name in measured),
+            *(pl.when(both_sides).then(pl.col(name)).alias(name) for name in RANKED),
+            *(pl.when(with_aruc).then(pl.col(name)).alias(name) for name in ON_UNIT_SCALE),
             too_small=(pl.col("n_pos") < min_count) | (pl.col("n_neg") < min_count),
         )
         .select(pl.col(name).cast(dtype) for name, dtype in METRIC_SCHEMA.items())

@@ -2,10 +2,11 @@
 
 Every function returns a small DataFrame of strings, ready for any renderer (HTML,
 Markdown, rich). A metric cell reads `0.934 [0.85, 1.00] 5/40`: the point estimate,
-its bootstrap 95 % CI and the cell's n_pos/n_neg, so no number is shown without the
-suspect counts behind it. Marks: † too few positives or negatives (too_small), *
-scores min-max mapped to [0, 1] before ARUC; "—" where a cell has no positives or no
-negatives.
+its 95 % CI (AUC: DeLong on the logit scale; ARUC: bootstrap) and the cell's
+n_pos/n_neg, so no number is shown without the suspect counts behind it. Marks: †
+too few positives or negatives (too_small), * ARUC on the score mapped to [0, 1] by
+the method's declared range (score_mapped); "—" where a cell has no positives or no
+negatives; "n/a" where ARUC is not defined (aruc_note says why).
 
 * attack_table — methods × attacks, like the SAC appendix tables: one column per
   method, one row per attack family ("all" first) and per sweep value below it.
@@ -22,7 +23,7 @@ import polars as pl
 
 from .params import ALL
 
-SMALL_MARK, MAPPED_MARK, INVALID_MARK = "†", "*", "⚠"
+SMALL_MARK, MAPPED_MARK, INVALID_MARK, NO_ARUC = "†", "*", "⚠", "n/a"
 
 
 def estimate(value, lo=None, hi=None, too_small=False, mapped=False) -> str:
@@ -56,18 +57,24 @@ def headline_table(metrics: pl.DataFrame) -> pl.DataFrame:
             "invalid": str(r["n_invalid"]),
             "missing": str(r["n_missing"]),
             "AUC [95% CI]": estimate(r["auc"], r["auc_lo"], r["auc_hi"], r["too_small"]),
-            "ARUC [95% CI]": estimate(r["aruc"], r["aruc_lo"], r["aruc_hi"], r["too_small"], r["score_mapped"]),
-            "ARUC (>)": estimate(r["aruc_strict"], too_small=r["too_small"], mapped=r["score_mapped"]),
+            "ARUC [95% CI]": _aruc(r, estimate(r["aruc"], r["aruc_lo"], r["aruc_hi"], r["too_small"],
+                                               r["score_mapped"])),
+            "ARUC (>)": _aruc(r, estimate(r["aruc_strict"], too_small=r["too_small"], mapped=r["score_mapped"])),
             "TPR@1%FPR": _fraction(r["tpr_at_1fpr"]),
             "TPR@5%FPR": _fraction(r["tpr_at_5fpr"]),
         })
     return pl.DataFrame(rows, schema=dict.fromkeys(rows[0] if rows else ["method", "attack"], pl.String))
 
 
+def _aruc(r: dict, text: str) -> str:
+    """An ARUC cell's text, or "n/a" where the method's score has no usable [0, 1] scale."""
+    return NO_ARUC if r["aruc_note"] is not None else text
+
+
 def _metric_cell(r: dict, metric: str) -> str:
     lo, hi = (r.get(f"{metric}_lo"), r.get(f"{metric}_hi"))
-    mapped = metric.startswith("aruc") and r["score_mapped"]
-    return f"{estimate(r[metric], lo, hi, r['too_small'], mapped)} {r['n_pos']}/{r['n_neg']}"
+    text = estimate(r[metric], lo, hi, r["too_small"], metric.startswith("aruc") and r["score_mapped"])
+    return f"{_aruc(r, text) if metric.startswith('aruc') else text} {r['n_pos']}/{r['n_neg']}"
 
 
 def attack_table(metrics: pl.DataFrame, metric: str = "auc") -> pl.DataFrame:

@@ -5,7 +5,7 @@
   R(τ) and U(τ) of the "all" row in bold with min(R, U) shaded (its area is the ARUC
   in the panel title), and R(τ) of each attack as a thin line. U is not drawn per
   attack: every attack row faces the same negatives, so it equals U of "all".
-* auc_figure: AUC per attack family, one bar per method with its bootstrap 95 % CI;
+* auc_figure: AUC per attack family, one bar per method with its DeLong 95 % CI;
   bars of cells with too few suspects are hatched and pale.
 * margin_figure: the matching-rate margin against each sweep axis (prune rate, noise
   level, adversarial fraction, student architecture, ...), one panel per (attack,

@@ -21,12 +21,15 @@ Label spaces: a transferred suspect answers in another label set (the manifest's
 same label count (task-matched negatives), and the "all" row keeps to the source's
 label count. A manifest without `num_classes` puts every model in one space.
 
-Score mapping: ARUC integrates over thresholds in [0, 1], so it only means something
-for scores in that range. If any finite score a method produced in the run lies
-outside [0, 1], all of that method's scores are min-max mapped over the whole run
-(one scale per method, shared by all its rows) and its rows get score_mapped = True.
-The map is strictly increasing, so it leaves AUC unchanged. NaN/inf scores pass
-through unmapped so the metrics can count and exclude them.
+Score scale: ARUC integrates over thresholds in [0, 1], so each method declares the
+range of its score (`methods.scales`, read by name without importing the method):
+a bounded score is mapped to [0, 1] by that fixed range, never by the data, so no
+suspect can move another cell's ARUC (`run_scales` resolves a run's method labels);
+a method the table does not know is read as a rate (UNDECLARED). The mapped score is the `unit` column: null for a method with an
+unbounded scale and for a NaN/inf/missing score, NaN for a finite score outside the
+range (the metrics then withhold that cell's ARUC). AUC and TPR use the raw `score`.
+Owner models and models absent from the manifest never reach a labelled row, so they
+influence nothing.
 
 Missing scores: `complete_scores` adds a null-score row for every (method, suspect)
 that has no score shard (its query failed or has not run yet), so the metrics can
@@ -37,39 +40,67 @@ the clean source's) and the shared negatives.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import polars as pl
+
+from methods.scales import SCORE_SCALES, TOLERANCE, ScoreScale
 
 from .params import ALL, attack_parameters
 
 COUNTED_ROLES = ("source", "positive", "negative")
 CELL_KEYS = ("method", "attack", "param", "value")
-LABELLED_COLUMNS = (*CELL_KEYS, "model_id", "label", "score")
+LABELLED_COLUMNS = (*CELL_KEYS, "model_id", "label", "score", "unit")
+# A method missing from methods.scales (a run of another fpbench version, a test's made-up
+# name) is read as a rate: a fixed map still, and a score outside [0, 1] withholds ARUC.
+UNDECLARED = ScoreScale("rate (assumed: undeclared)", 0.0, 1.0)
 
 
-def method_scales(scores: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    """Per method: the finite score range (lo, hi) and whether it must be mapped to [0, 1]."""
-    finite = pl.col("score").filter(pl.col("score").is_finite())
-    return (
-        scores.lazy()
-        .group_by("method")
-        .agg(lo=finite.min(), hi=finite.max())
-        .with_columns(score_mapped=((pl.col("lo") < 0) | (pl.col("hi") > 1)).fill_null(False))
+def run_scales(info: Mapping) -> dict[str, ScoreScale]:
+    """The declared scales keyed as the run's scores are: by spec label, each with its method's scale.
+
+    A spec entry may be labelled (two IPGuard settings, "ipguard-hard"); the score
+    shards name the label, while the scale belongs to the registered method.
+    """
+    entries = info.get("spec", {}).get("methods", [])
+    labelled = {e.get("label", e["name"]): SCORE_SCALES[e["name"]] for e in entries if e.get("name") in SCORE_SCALES}
+    return SCORE_SCALES | labelled
+
+
+def with_scales(frame: pl.LazyFrame, scales: Mapping[str, ScoreScale] | None = None) -> pl.LazyFrame:
+    """`frame` (with a method column) plus its method's score_scale, lo and hi; UNDECLARED where it has none."""
+    declared = SCORE_SCALES if scales is None else scales
+    rows = [(name, scale.name, scale.lo, scale.hi) for name, scale in declared.items()]
+    schema = {"method": pl.String, "score_scale": pl.String, "lo": pl.Float64, "hi": pl.Float64}
+    undeclared = pl.col("score_scale").is_null()
+    return frame.join(pl.LazyFrame(rows, schema=schema, orient="row"), on="method", how="left").with_columns(
+        score_scale=pl.col("score_scale").fill_null(UNDECLARED.name),
+        lo=pl.when(undeclared).then(UNDECLARED.lo).otherwise("lo"),
+        hi=pl.when(undeclared).then(UNDECLARED.hi).otherwise("hi"),
     )
 
 
-def mapped_scores(scores: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    """(method, model_id, score) with each method's scores mapped to [0, 1] where it needs it."""
-    lo, hi = pl.col("lo"), pl.col("hi")
-    mapped = pl.when(hi > lo).then((pl.col("score") - lo) / (hi - lo)).otherwise(0.0)
-    return (
-        scores.lazy()
-        .select("method", "model_id", "score")
-        .join(method_scales(scores), on="method", how="left")
-        .with_columns(score=pl.when(pl.col("score_mapped")).then(mapped).otherwise(pl.col("score")))
-        .select("method", "model_id", "score")
+def unit_scores(scores: pl.DataFrame | pl.LazyFrame, scales: Mapping[str, ScoreScale] | None = None) -> pl.LazyFrame:
+    """(method, model_id, score, unit): `unit` is the score on [0, 1] by the method's declared range.
+
+    Null where the scale is unbounded or the score not finite; NaN for a finite score
+    beyond the range by more than round-off (TOLERANCE); clipped within it.
+    """
+    lo, hi, score = pl.col("lo"), pl.col("hi"), pl.col("score")
+    unit = (score - lo) / (hi - lo)
+    mapped = (
+        pl.when(score.is_finite().not_() | lo.is_null()).then(None)
+        .when((unit < -TOLERANCE) | (unit > 1 + TOLERANCE)).then(float("nan"))
+        .otherwise(unit.clip(0.0, 1.0))
     )
+    return with_scales(scores.lazy().select("method", "model_id", "score"), scales).select(
+        "method", "model_id", "score", unit=mapped
+    )
+
+
+def mapped_scores(scores: pl.DataFrame | pl.LazyFrame, scales: Mapping[str, ScoreScale] | None = None) -> pl.LazyFrame:
+    """(method, model_id, score): on [0, 1] by the method's range, as it is where the scale is unbounded."""
+    return unit_scores(scores, scales).select("method", "model_id", score=pl.coalesce("unit", "score"))
 
 
 def complete_scores(
@@ -130,14 +161,16 @@ def positive_cells(models: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
 
 
 def label_suspects(
-    scores: pl.DataFrame | pl.LazyFrame, models: pl.DataFrame | pl.LazyFrame
+    scores: pl.DataFrame | pl.LazyFrame,
+    models: pl.DataFrame | pl.LazyFrame,
+    scales: Mapping[str, ScoreScale] | None = None,
 ) -> pl.LazyFrame:
     """Expand scores into LABELLED_COLUMNS rows, one suspect set per report cell.
 
-    Negatives appear once per cell of their label space and once in "all"; scores are
-    already mapped to [0, 1] where the method needs it.
+    Negatives appear once per cell of their label space and once in "all"; `unit` is
+    the score on [0, 1] by the method's declared scale (see `unit_scores`).
     """
-    joined = mapped_scores(scores).join(
+    joined = unit_scores(scores, scales).join(
         with_space(models).select("model_id", "role", "space"), on="model_id", how="inner"
     )
     role = pl.col("role")

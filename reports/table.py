@@ -2,8 +2,9 @@
 
 Only the attack-level rows are printed (param = "all"); the per-parameter rows are in
 report.html/report.md and metrics.parquet. Rows with too few positives or negatives
-(too_small) show their AUC/ARUC dimmed with a "†"; an ARUC computed on min-max mapped
-scores gets a "*"; rows that had NaN/inf scores show the count in yellow with "⚠",
+(too_small) show their AUC/ARUC dimmed with a "†"; an ARUC on scores mapped to [0, 1]
+by the method's declared range gets a "*", one that is not defined for the method's
+score reads "n/a"; rows that had NaN/inf scores show the count in yellow with "⚠",
 and print_metrics adds a warning line; suspects without a score show under
 "missing". Missing values (no positives or no negatives) print as "—".
 """
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .paper import INVALID_MARK, MAPPED_MARK, SMALL_MARK
+from .paper import INVALID_MARK, MAPPED_MARK, NO_ARUC, SMALL_MARK
 from .winners import winner_lines
 
 
@@ -57,7 +58,7 @@ def render_metrics(metrics: pl.DataFrame) -> Table:
             Text(f"{invalid} {INVALID_MARK}", style="bold yellow") if invalid else Text("0", style="dim"),
             Text(str(row["n_missing"]), style="bold yellow" if row["n_missing"] else "dim"),
             _with_interval(_value(row["auc"], row["too_small"]), row["auc_lo"], row["auc_hi"]),
-            _with_interval(
+            Text(NO_ARUC, style="dim") if row["aruc_note"] is not None else _with_interval(
                 _value(row["aruc"], row["too_small"], MAPPED_MARK if row["score_mapped"] else ""),
                 row["aruc_lo"],
                 row["aruc_hi"],
@@ -71,7 +72,9 @@ def render_metrics(metrics: pl.DataFrame) -> Table:
     if metrics.get_column("too_small").any():
         notes.append(f"{SMALL_MARK} too few positives or negatives to trust")
     if metrics.get_column("score_mapped").any():
-        notes.append(f"{MAPPED_MARK} scores outside [0, 1], min-max mapped before ARUC")
+        notes.append(f"{MAPPED_MARK} ARUC on scores mapped to [0, 1] by the method's declared range")
+    if metrics.get_column("aruc_note").is_not_null().any():
+        notes.append(f"{NO_ARUC}: ARUC not defined for the method's score (aruc_note in metrics.parquet)")
     if metrics.get_column("n_invalid").sum():
         notes.append(f"{INVALID_MARK} NaN/inf scores excluded from the metrics")
     if metrics.get_column("n_missing").sum():

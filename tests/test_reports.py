@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import subprocess
@@ -12,15 +11,20 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
+from engine import rundir
+from engine.fs import Location
+from engine.sink import parquet_bytes
+from methods.scales import RATE, SCORE_SCALES, ScoreScale
 from reports import build_report, compute_metrics, load_run, print_metrics, ru_curves
 from reports.metrics import METRIC_SCHEMA
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GRID = np.arange(101) / 100  # τ = k/100, the documented grid
+# The fixtures' made-up methods score matching rates (a real method declares its scale in methods.scales).
+RATES = dict.fromkeys(("m", "alpha", "zeta", "edge"), RATE)
 
 
 # --- fixture writer -----------------------------------------------------------------------------
@@ -28,7 +32,7 @@ GRID = np.arange(101) / 100  # τ = k/100, the documented grid
 
 def write_run(root: Path, models: dict[str, tuple[str, str]], scores: dict[str, dict[str, float]],
               run_id: str = "run-1") -> Path:
-    """Write run.json, models.parquet and one scores shard per (method, model) under `root`.
+    """Write run.json, models.parquet and one scores shard (with its job record) per (method, model).
 
     `models` maps model_id -> (role, attack); `scores` maps method -> {model_id: score}.
     """
@@ -52,9 +56,8 @@ def write_run(root: Path, models: dict[str, tuple[str, str]], scores: dict[str, 
         },
         schema_overrides={"parent_id": pl.String, "seed": pl.Int64},
     ).write_parquet(root / "models.parquet")
+    location = Location(root)
     for method, per_model in scores.items():
-        shard_dir = root / "scores" / f"method={method}"
-        shard_dir.mkdir(parents=True, exist_ok=True)
         for model_id, score in per_model.items():
             table = pa.table(
                 {
@@ -65,7 +68,10 @@ def write_run(root: Path, models: dict[str, tuple[str, str]], scores: dict[str, 
                     "access": ["black-box"],
                 }
             )
-            pq.write_table(table, shard_dir / f"{hashlib.sha1(model_id.encode()).hexdigest()[:16]}.parquet")
+            name, data = rundir.shard_name("scores", method, model_id), parquet_bytes(table)
+            location.write_bytes(name, data)
+            location.write_text(rundir.record_name(method, model_id),
+                                rundir.job_record(method, model_id, f"fp-{method}", {name: data}))
     return root
 
 
@@ -111,9 +117,9 @@ def row(metrics: pl.DataFrame, method: str, attack: str) -> dict:
     return found.row(0, named=True)
 
 
-def metrics_of(tmp_path: Path, models, scores, min_count: int = 3) -> pl.DataFrame:
+def metrics_of(tmp_path: Path, models, scores, min_count: int = 3, scales=RATES) -> pl.DataFrame:
     run = load_run(write_run(tmp_path / "run", models, scores))
-    return compute_metrics(run.scores, run.models, run.run_id, min_count=min_count)
+    return compute_metrics(run.scores, run.models, run.run_id, min_count=min_count, scales=scales)
 
 
 def printed(metrics: pl.DataFrame) -> str:
@@ -238,22 +244,48 @@ def test_invalid_scores_are_counted_and_excluded(tmp_path):
     assert "⚠" in out and "3 NaN/inf score(s) excluded" in out
 
 
-def test_min_max_mapping_only_when_out_of_range(tmp_path):
-    wide = {k: 8 * v - 3 for k, v in ZOO_SCORES.items()}  # spans [-3, 5] over the whole run
-    edge = ZOO_SCORES | {"src": 1.0, "own": 0.0}       # touches 0 and 1 but stays inside
-    metrics = metrics_of(tmp_path, ZOO, {"wide": wide, "edge": edge})
+def test_a_declared_range_maps_scores_without_looking_at_them(tmp_path):
+    wide = {k: 8 * v - 3 for k, v in ZOO_SCORES.items()}  # declared range [-3, 5]: maps back to ZOO_SCORES
+    edge = ZOO_SCORES | {"src": 1.0, "own": 0.0}       # a rate touching 0 and 1
+    scales = RATES | {"wide": ScoreScale("wide", -3.0, 5.0)}
+    metrics = metrics_of(tmp_path, ZOO, {"wide": wide, "edge": edge}, scales=scales)
     negatives = [ZOO_SCORES[k] for k in ("ind1", "ind2", "mft1", "mft2")]
-    lo, hi = min(wide.values()), max(wide.values())
+    mapped = {k: (s + 3) / 8 for k, s in wide.items()}  # ≈ ZOO_SCORES, up to round-off at grid points
     for attack, names in (("finetune", ("ft1", "ft2", "ft3")), ("prune", ("pr1", "pr2"))):
         r = row(metrics, "wide", attack)
-        assert r["score_mapped"]
-        mapped_pos = [(wide[k] - lo) / (hi - lo) for k in names]
-        mapped_neg = [(8 * s - 3 - lo) / (hi - lo) for s in negatives]
-        assert r["aruc"] == pytest.approx(aruc_by_hand(mapped_pos, mapped_neg), abs=1e-9)
+        assert r["score_mapped"] and r["score_scale"] == "wide" and r["aruc_note"] is None
+        expected = aruc_by_hand([mapped[k] for k in names], [mapped[k] for k in ("ind1", "ind2", "mft1", "mft2")])
+        assert r["aruc"] == pytest.approx(expected, abs=1e-12)
         assert r["auc"] == pytest.approx(auc_by_pairs([ZOO_SCORES[k] for k in names], negatives), abs=1e-12)
         e = row(metrics, "edge", attack)
-        assert not e["score_mapped"]
+        assert not e["score_mapped"] and e["score_scale"] == "rate"
         assert e["aruc"] == pytest.approx(aruc_by_hand([edge[k] for k in names], negatives), abs=1e-12)
+
+
+def test_no_aruc_without_a_usable_scale(tmp_path):
+    """Unbounded, or a score outside its scale's range: ARUC null with the reason, AUC kept."""
+    outside = ZOO_SCORES | {"pr1": 1.5}
+    scales = {"rate": RATE, "p": ScoreScale("unbounded")}
+    metrics = metrics_of(tmp_path, ZOO, {"rate": outside, "p": ZOO_SCORES, "new": outside}, scales=scales)
+    notes = {(r["method"], r["attack"]): r["aruc_note"] for r in metrics.iter_rows(named=True)}
+    assert notes[("rate", "prune")] == "1 score(s) outside [0.0, 1.0], the rate scale's range"
+    assert notes[("rate", "all")] == notes[("rate", "prune")] and notes[("rate", "finetune")] is None
+    assert notes[("p", "all")] == "unbounded score: no fixed map to [0, 1]"
+    for method, attack in (("rate", "prune"), ("rate", "all"), ("p", "finetune"), ("new", "prune")):
+        r = row(metrics, method, attack)
+        assert r["aruc"] is r["aruc_lo"] is r["aruc_hi"] is r["aruc_strict"] is None
+        assert r["auc"] is not None and r["auc_lo"] is not None
+    out = printed(metrics)
+    assert "n/a" in out and "ARUC not defined" in out
+
+
+def test_a_method_without_a_declared_scale_is_read_as_a_rate(tmp_path):
+    metrics = metrics_of(tmp_path, ZOO, {"new": ZOO_SCORES | {"pr1": 1.5}, "m": ZOO_SCORES})
+    new, m = row(metrics, "new", "finetune"), row(metrics, "m", "finetune")
+    assert new["score_scale"] == "rate (assumed: undeclared)" and not new["score_mapped"]
+    assert new["aruc"] == m["aruc"] and new["aruc_note"] is None
+    assert row(metrics, "new", "prune")["aruc_note"] == (
+        "1 score(s) outside [0.0, 1.0], the rate (assumed: undeclared) scale's range")
 
 
 # --- loading and the report files ---------------------------------------------------------------
@@ -281,7 +313,9 @@ def test_no_scores_yet(tmp_path, layout):
     assert "no method has finished" in printed(report.metrics)
 
 
-def test_build_report_writes_files(tmp_path):
+def test_build_report_writes_files(tmp_path, monkeypatch):
+    for name in ("m", "k"):
+        monkeypatch.setitem(SCORE_SCALES, name, RATE)
     run = write_run(tmp_path / "run", ZOO, {"m": ZOO_SCORES, "k": {k: 2 * v for k, v in ZOO_SCORES.items()}})
     report = build_report(run)
     out = run / "report"
@@ -301,6 +335,11 @@ def test_build_report_writes_files(tmp_path):
         "auc_by_attack.png", "margins.parquet", "margins.png", "metrics.parquet", "models.parquet",
         "report.html", "report.md", "ru_curves.png", "scores.parquet", "tests.parquet"]
 
+    # k (2 × a rate) leaves its declared [0, 1]: its ARUC is withheld, and the report says so
+    assert report.metrics.filter(method="k")["aruc"].is_null().all()
+    assert report.metrics.filter(method="m")["aruc"].is_not_null().all()
+    assert any(w.startswith("k: ARUC left out of 3 metric row(s) (") for w in report.warnings)
+    assert not any(w.startswith("m: ") for w in report.warnings)
     elsewhere = build_report(run, out_dir=tmp_path / "elsewhere", min_count=1)
     assert elsewhere.plot_path.parent == tmp_path / "elsewhere"
     assert not elsewhere.metrics["too_small"].any()

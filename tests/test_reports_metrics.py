@@ -1,4 +1,4 @@
-"""Metrics on an engine-shaped fixture, by hand: sweep rows, TPR at fixed FPR, ARUC variants, bootstrap CIs."""
+"""Metrics on an engine-shaped fixture, by hand: sweep rows, TPR at fixed FPR, ARUC variants, CIs."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import pytest
 from test_reports import GRID, auc_by_pairs, aruc_by_hand
 from test_reports_fixtures import SCORES, write_engine_run
 
+from methods.scales import RATE
 from reports import compute_metrics, load_run
-from reports.bootstrap import Negatives, weighted_auc, weighted_aruc
+from reports.bootstrap import weighted_aruc, weighted_uniqueness
 from reports.metrics import METRIC_SCHEMA
+
+RATES = dict.fromkeys(("mr", "m", "fp", "wm", "silent", "ghost"), RATE)  # the fixtures' methods score matching rates
 
 NEGATIVES = [SCORES[k] for k in ("ms", "m2", "m5", "mdc", "mdm", "i1", "i2")]
 CELLS = {  # (attack, param, value) -> positives
@@ -27,7 +30,7 @@ CELLS = {  # (attack, param, value) -> positives
 @pytest.fixture(scope="module")
 def metrics(tmp_path_factory) -> pl.DataFrame:
     run = load_run(write_engine_run(tmp_path_factory.mktemp("m") / "run", {"mr": SCORES}))
-    return compute_metrics(run.scores, run.models, run.run_id, min_count=2, methods=run.methods)
+    return compute_metrics(run.scores, run.models, run.run_id, min_count=2, methods=run.methods, scales=RATES)
 
 
 def cell(metrics: pl.DataFrame, attack: str, param: str = "all", value: str = "all", method: str = "mr") -> dict:
@@ -73,7 +76,8 @@ def tiny_metrics(pos: list[float], neg: list[float], copies: int = 1, **kwargs) 
     models = pl.DataFrame({"model_id": ids, "role": ["positive"] * len(pos) * copies + ["negative"] * len(neg) * copies,
                            "attack": ["finetune"] * len(pos) * copies + ["independent"] * len(neg) * copies})
     scores = pl.DataFrame({"method": ["m"] * len(ids), "model_id": ids, "score": pos * copies + neg * copies})
-    return compute_metrics(scores, models, "tiny", min_count=1, **kwargs).filter(attack="all").row(0, named=True)
+    metrics = compute_metrics(scores, models, "tiny", min_count=1, scales=RATES, **kwargs)
+    return metrics.filter(attack="all").row(0, named=True)
 
 
 def test_tpr_at_fixed_fpr_picks_the_threshold_from_negatives():
@@ -94,7 +98,7 @@ def test_strict_aruc_differs_only_at_grid_ties():
     assert off_grid["aruc_strict"] == pytest.approx(off_grid["aruc"], abs=1e-12)
 
 
-# --- bootstrap ------------------------------------------------------------------------------------
+# --- confidence intervals ----------------------------------------------------------------------
 
 
 def test_unit_weights_reproduce_the_point_estimates(metrics):
@@ -102,18 +106,19 @@ def test_unit_weights_reproduce_the_point_estimates(metrics):
     for key, names in CELLS.items():
         pos = np.sort([SCORES[k] for k in names])
         neg = np.sort(NEGATIVES)
-        negatives = Negatives.of(neg, np.ones((1, len(neg))), grid)
-        ones = np.ones((1, len(pos)))
-        r = cell(metrics, *key)
-        assert weighted_auc(pos, ones, negatives)[0] == pytest.approx(r["auc"], abs=1e-12)
-        assert weighted_aruc(pos, ones, negatives, grid)[0] == pytest.approx(r["aruc"], abs=1e-12)
+        uniqueness = weighted_uniqueness(neg, np.ones((1, len(neg))), grid)
+        got = weighted_aruc(pos, np.ones((1, len(pos))), uniqueness, grid)[0]
+        assert got == pytest.approx(cell(metrics, *key)["aruc"], abs=1e-12)
 
 
 def test_ci_contains_the_point_estimate(metrics):
     for r in metrics.iter_rows(named=True):
-        assert r["auc_lo"] <= r["auc"] <= r["auc_hi"]
         assert r["aruc_lo"] <= r["aruc"] <= r["aruc_hi"]
-        assert 0 <= r["auc_lo"] and r["auc_hi"] <= 1
+        if r["n_pos"] < 2:  # DeLong's variance needs two scores a side
+            assert r["auc_lo"] is None and r["auc_hi"] is None
+            continue
+        assert 0 <= r["auc_lo"] <= r["auc"] <= r["auc_hi"] <= 1
+        assert r["auc_lo"] < r["auc_hi"]  # never collapsed, not even at AUC = 1 (prune)
 
 
 def test_ci_narrows_with_more_suspects_and_is_reproducible():
@@ -125,9 +130,17 @@ def test_ci_narrows_with_more_suspects_and_is_reproducible():
         assert few[f"{name}_lo"] <= few[name] <= few[f"{name}_hi"]
         assert many[f"{name}_lo"] <= many[name] <= many[f"{name}_hi"]
     assert tiny_metrics(pos, neg) == few  # seeded
-    assert tiny_metrics(pos, neg, seed=1) != few
+    reseeded = tiny_metrics(pos, neg, seed=1)
+    assert reseeded["aruc_lo"] != few["aruc_lo"] and reseeded["auc_lo"] == few["auc_lo"]  # DeLong is analytic
     unbootstrapped = tiny_metrics(pos, neg, resamples=0)
-    assert unbootstrapped["auc_lo"] is None and unbootstrapped["auc"] == few["auc"]
+    assert unbootstrapped["aruc_lo"] is None and unbootstrapped["aruc"] == few["aruc"]
+    assert unbootstrapped["auc_lo"] == few["auc_lo"]
+
+
+def test_auc_interval_at_perfect_separation_is_not_collapsed():
+    r = tiny_metrics([0.9, 0.8, 0.85], [k / 100 for k in range(30)])
+    assert r["auc"] == 1.0 and r["auc_hi"] == 1.0
+    assert r["auc_lo"] < 0.9  # 3 positives above 30 negatives say little about how rare a miss is
 
 
 # --- missing and empty --------------------------------------------------------------------------
@@ -137,7 +150,7 @@ def test_a_method_without_shards_gets_rows_of_missing_suspects(tmp_path):
     partial = {k: v for k, v in SCORES.items() if k not in ("p5", "i2")}
     run = load_run(write_engine_run(tmp_path / "run", {"mr": partial}, spec_methods=["mr", "ghost"]))
     assert run.methods == ("ghost", "mr")
-    metrics = compute_metrics(run.scores, run.models, run.run_id, methods=run.methods)
+    metrics = compute_metrics(run.scores, run.models, run.run_id, methods=run.methods, scales=RATES)
     prune = cell(metrics, "prune")
     assert (prune["n_pos"], prune["n_neg"], prune["n_missing"]) == (1, 6, 2)
     ghost = cell(metrics, "all", method="ghost")
@@ -158,7 +171,8 @@ def test_a_method_misses_only_suspects_of_its_own_lineage():
     watermark = ["w", "w1", "n1", "n2"]  # w2's query failed
     scores = pl.DataFrame({"method": ["fp"] * 5 + ["wm"] * 4, "model_id": fingerprint + watermark,
                            "score": [1.0, 0.9, 0.8, 0.1, 0.2, 1.0, 0.9, 0.3, 0.1]})
-    rows = compute_metrics(scores, models, "lineages", min_count=1, resamples=0, methods=["fp", "wm", "silent"])
+    rows = compute_metrics(scores, models, "lineages", min_count=1, resamples=0, methods=["fp", "wm", "silent"],
+                           scales=RATES)
     overall = {r["method"]: r for r in rows.filter(attack="all", param="all").iter_rows(named=True)}
     assert overall["fp"]["n_missing"] == 0 and overall["fp"]["n_pos"] == 3
     assert overall["wm"]["n_missing"] == 1 and overall["wm"]["n_pos"] == 2

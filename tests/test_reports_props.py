@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from methods.scales import RATE
 from reports import compute_metrics
 
 # Scores on a 0.001 lattice: distinct values stay distinct under every transform below,
@@ -31,7 +32,8 @@ def all_row(pos: list[float], neg: list[float]) -> dict:
         "attack": ["finetune"] * len(pos) + ["independent"] * len(neg),
     })
     suspects = pl.DataFrame({"method": ["m"] * len(ids), "model_id": ids, "score": pos + neg})
-    return compute_metrics(suspects, models, "prop", min_count=1).filter(attack="all").row(0, named=True)
+    metrics = compute_metrics(suspects, models, "prop", min_count=1, scales={"m": RATE})  # a matching rate
+    return metrics.filter(attack="all").row(0, named=True)
 
 
 @settings(max_examples=60, deadline=None)
@@ -62,3 +64,14 @@ def test_aruc_matches_independent_trapezoid(pos, neg):
     assert not got["score_mapped"]
     assert 0.0 <= got["aruc"] <= 1.0
     assert got["aruc"] == pytest.approx(expected, abs=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pos=scores, neg=scores)
+def test_auc_interval_holds_the_estimate_and_never_collapses(pos, neg):
+    got = all_row(pos, neg)
+    if len(pos) < 2 or len(neg) < 2:
+        assert got["auc_lo"] is None and got["auc_hi"] is None
+        return
+    assert 0.0 <= got["auc_lo"] <= got["auc"] <= got["auc_hi"] <= 1.0
+    assert got["auc_lo"] < got["auc_hi"]
