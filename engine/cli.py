@@ -57,6 +57,10 @@ def _cmd_run(args) -> int:
     spec = prepare_run(args)
     result = run_spec(spec, out=args.out, show_progress=not args.quiet, executor=args.executor, address=args.address)
     events, where = result.events, escape(str(result.run_dir))
+    if result.stale_lock:
+        held = result.stale_lock
+        console.print(escape(f"took over the lock of pid {held['pid']} on {held['host']} (since {held['started']}): "
+                             "that driver is gone"))
     for damage in result.repaired:
         console.print(escape(f"damaged, rebuilt: {damage.path} ({damage.reason})"))
     console.print(

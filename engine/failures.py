@@ -12,20 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.fs import Location
+from engine.rundir import FAILURES, FAILURES_SCHEMA
 from engine.sink import parquet_bytes
 
 if TYPE_CHECKING:
     from engine.scheduler import Job, Scheduler
-
-SCHEMA = pa.schema([
-    ("run_id", pa.string()),
-    ("job", pa.string()),
-    ("model_id", pa.string()),
-    ("method", pa.string()),
-    ("error", pa.string()),
-    ("attempts", pa.int64()),
-])
-
 
 @dataclass
 class Failure:
@@ -38,11 +29,11 @@ class Failure:
 
 
 def write_failures(run_dir: Location, failures: list[Failure]) -> None:
-    name = "failures.parquet"
+    name = FAILURES
     if not failures:
         run_dir.delete(name)
         return
-    table = pa.Table.from_pylist([asdict(f) for f in failures], schema=SCHEMA)
+    table = pa.Table.from_pylist([asdict(f) for f in failures], schema=FAILURES_SCHEMA)
     if run_dir.exists(name) and pq.read_table(pa.BufferReader(run_dir.read_bytes(name))).equals(table):
         return
     run_dir.write_bytes(name, parquet_bytes(table))

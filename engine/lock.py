@@ -37,6 +37,7 @@ class RunLock:
         self.run_dir = run_dir
         self.record = {"host": socket.gethostname(), "pid": os.getpid(),
                        "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        self.took_over: dict | None = None  # the stale lock this driver replaced, if any
 
     def __enter__(self) -> "RunLock":
         self.created = not self.run_dir.exists()
@@ -47,6 +48,7 @@ class RunLock:
             holder = self._holder()
             if holder is not None and self._stale(holder):
                 self.run_dir.delete(LOCK)
+                self.took_over = holder
                 continue
             who = f"pid {holder['pid']} on {holder['host']} since {holder['started']}" if holder else "another run"
             raise RunLocked(f"{self.run_dir} is in use by {who}; wait for it to finish, or delete "

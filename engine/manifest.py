@@ -13,10 +13,9 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine import schema
 from engine.fs import Location
 from engine.plan import Plan
-from engine.rundir import FINGERPRINTS, MODELS, DamagedFile
+from engine.rundir import FINGERPRINTS, FINGERPRINTS_SCHEMA, MODELS, MODELS_SCHEMA, DamagedFile
 from engine.sink import parquet_bytes
 from engine.store import ArtifactStore
 
@@ -54,7 +53,7 @@ def manifest_table(plan: Plan, store: ArtifactStore) -> pa.Table:
             "pack_id": info.get("pack_id"),
             "pack_size": info.get("pack_size"),
         })
-    return pa.Table.from_pylist(rows, schema=schema.MODELS)
+    return pa.Table.from_pylist(rows, schema=MODELS_SCHEMA)
 
 
 def fingerprints_table(plan: Plan, store: ArtifactStore) -> pa.Table:
@@ -72,7 +71,7 @@ def fingerprints_table(plan: Plan, store: ArtifactStore) -> pa.Table:
             "generation_seconds": meta.get("generation_seconds", meta.get("seconds")),
             "sha256": record.get("sha256"),
         })
-    return pa.Table.from_pylist(rows, schema=schema.FINGERPRINTS)
+    return pa.Table.from_pylist(rows, schema=FINGERPRINTS_SCHEMA)
 
 
 def _write_if_changed(run_dir: Location, name: str, table: pa.Table) -> bool:

@@ -37,6 +37,7 @@ class RunResult:
     jobs_done: int = 0
     busy_seconds: float = 0.0
     repaired: list[Damage] = field(default_factory=list)  # damaged files found on resume, now rebuilt
+    stale_lock: dict | None = None  # the lock of a dead driver this run took over
 
 
 def pick_device(choice: str) -> str:
@@ -87,9 +88,11 @@ def run_spec(spec: RunSpec, out: str | Path | None = None, show_progress: bool =
         device = planned_for = pick_device(spec.device)
     plan = build_plan(spec, pack=pack_size(spec, planned_for))
     run_dir = Location(out or spec.output)
-    with RunLock(run_dir):  # checked under the lock: a driver that just finished may have claimed it
+    with RunLock(run_dir) as lock:  # checked under the lock: a driver that just finished may have claimed it
         resuming = check_run_dir(run_dir, plan.run_id)
-        return _run_locked(spec, plan, run_dir, resuming, kind, device, options, show_progress)
+        result = _run_locked(spec, plan, run_dir, resuming, kind, device, options, show_progress)
+        result.stale_lock = lock.took_over
+        return result
 
 
 def _run_locked(spec: RunSpec, plan: Plan, run_dir: Location, resuming: bool, kind: str, device: str,

@@ -17,12 +17,16 @@ through `verified`:
 The sidecar and the job record are written after the files they describe, so
 their existence means "complete"; a file whose bytes no longer match its record is
 damaged, and anything damaged is derivable from its id and is rebuilt.
-No torch import here: reports and `fpbench check` use this module on any machine.
+The Arrow schemas of the tables are here too (the README's "Result tables"); the
+reports read them as Polars schemas. No torch import: reports and `fpbench check`
+use this module on any machine.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+
+import pyarrow as pa
 
 from zoo.spec import short_hash
 
@@ -76,3 +80,73 @@ def job_record(method: str, model_id: str, fingerprint_id: str, shards: dict[str
     files = {name: digest(data) for name, data in shards.items()}
     return json.dumps({"method": method, "model_id": model_id, "fingerprint_id": fingerprint_id, "files": files},
                       indent=1, sort_keys=True)
+
+
+# ------------------------------------------------------------------ table schemas
+
+QUERIES_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("method", pa.string()),
+        ("fingerprint_id", pa.string()),
+        ("model_id", pa.string()),
+        ("query_index", pa.int32()),
+        ("logits", pa.list_(pa.float32())),
+    ]
+)
+
+SCORES_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("method", pa.string()),
+        ("model_id", pa.string()),
+        ("score", pa.float64()),
+        ("access", pa.string()),
+        ("p_value", pa.float64()),  # methods with a hypothesis test (watermarks): its p-value, else null
+        ("effect", pa.float64()),  # and its effect size (e.g. hit rate above chance, mean posterior gap)
+    ]
+)
+
+FINGERPRINTS_SCHEMA = pa.schema(
+    [
+        ("fingerprint_id", pa.string()),
+        ("method", pa.string()),  # the registered method
+        ("label", pa.string()),  # the `method` column of the score and query shards
+        ("params", pa.string()),  # its parameters as sorted JSON
+        ("source_id", pa.string()),
+        ("owner_models", pa.list_(pa.string())),  # the owner-side models it had trained for itself
+        ("generation_seconds", pa.float64()),  # null until it is generated
+        ("sha256", pa.string()),  # of its stored tensors (null until generated)
+    ]
+)
+
+MODELS_SCHEMA = pa.schema(
+    [
+        ("model_id", pa.string()),
+        ("parent_id", pa.string()),
+        ("role", pa.string()),
+        ("attack", pa.string()),
+        ("attack_params", pa.string()),
+        ("arch", pa.string()),
+        ("dataset", pa.string()),
+        ("seed", pa.int64()),
+        ("test_acc", pa.float64()),
+        ("agreement", pa.float64()),
+        ("num_classes", pa.int64()),
+        ("train_seconds", pa.float64()),
+        ("source_id", pa.string()),
+        ("created_at", pa.string()),
+        ("lineage", pa.string()),
+        ("pack_id", pa.string()),  # the pack the model trained in (null: alone); see engine/packs.py
+        ("pack_size", pa.int64()),  # how many models trained together with it, itself included
+    ]
+)
+
+FAILURES_SCHEMA = pa.schema([
+    ("run_id", pa.string()),
+    ("job", pa.string()),  # train | fingerprint | query
+    ("model_id", pa.string()),
+    ("method", pa.string()),
+    ("error", pa.string()),
+    ("attempts", pa.int64()),
+])

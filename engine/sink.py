@@ -11,9 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine import schema
 from engine.fs import Location
-from engine.rundir import job_record, record_name, shard_name
+from engine.rundir import QUERIES_SCHEMA, SCORES_SCHEMA, job_record, record_name, shard_name
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -54,12 +53,12 @@ class ShardSink:
                 pa.array(np.arange(n, dtype=np.int32)),
                 pa.ListArray.from_arrays(offsets, flat),
             ],
-            schema=schema.QUERIES,
+            schema=QUERIES_SCHEMA,
         )
         test = test or {}
         row = {"run_id": self.run_id, "method": method, "model_id": model_id, "score": float(score),
                "access": access, "p_value": test.get("p_value"), "effect": test.get("effect")}
-        scores = pa.Table.from_pylist([row], schema=schema.SCORES)
+        scores = pa.Table.from_pylist([row], schema=SCORES_SCHEMA)
         shards = {shard_name(table, method, model_id): parquet_bytes(content)
                   for table, content in (("scores", scores), ("queries", queries))}
         for name, data in shards.items():

@@ -23,20 +23,14 @@ from pathlib import Path
 
 import polars as pl
 
+from engine.rundir import FAILURES_SCHEMA
 from engine.safe_files import files_under, read_bytes, regular_file
+
+from .schemas import polars_schema
 
 MAX_RECORD_BYTES = 16 << 20  # one failure record: an error message and a few ids
 
-FAILURE_SCHEMA = pl.Schema(
-    {
-        "run_id": pl.String,
-        "job": pl.String,
-        "model_id": pl.String,
-        "method": pl.String,
-        "error": pl.String,
-        "attempts": pl.Int64,
-    }
-)
+FAILURE_SCHEMA = polars_schema(FAILURES_SCHEMA)
 STATUS_SCHEMA = pl.Schema({"method": pl.String, "model_id": pl.String, "status": pl.String, "error": pl.String})
 
 

@@ -33,35 +33,18 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine import rundir
 from engine.rundir import DamagedFile, verified
 from engine.safe_files import check_tree, files_under, read_bytes, regular_file
 
 from .failures import read_failures
+from .schemas import polars_schema
 
 MAX_RUN_JSON_BYTES = 64 << 20
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
-SCORE_SCHEMA = pl.Schema(
-    {
-        "run_id": pl.String,
-        "method": pl.String,
-        "model_id": pl.String,
-        "score": pl.Float64,
-        "access": pl.String,
-        "p_value": pl.Float64,
-        "effect": pl.Float64,
-    }
-)
-QUERY_SCHEMA = pl.Schema(
-    {
-        "run_id": pl.String,
-        "method": pl.String,
-        "fingerprint_id": pl.String,
-        "model_id": pl.String,
-        "query_index": pl.Int32,
-        "logits": pl.List(pl.Float32),
-    }
-)
+SCORE_SCHEMA = polars_schema(rundir.SCORES_SCHEMA)
+QUERY_SCHEMA = polars_schema(rundir.QUERIES_SCHEMA)
 MANIFEST_COLUMNS = ("model_id", "role", "attack", "arch", "attack_params", "test_acc")
 
 

@@ -155,7 +155,8 @@ def test_a_second_driver_is_refused_and_a_stale_lock_taken_over(run):
             run_spec(small_spec(), out=run, show_progress=False)
     dead = {"host": os.uname().nodename, "pid": 2**22 + 12345, "started": "2026-01-01T00:00:00+00:00"}
     (run / LOCK).write_text(json.dumps(dead))
-    assert run_spec(small_spec(), out=run, show_progress=False).queries_run == 0
+    again = run_spec(small_spec(), out=run, show_progress=False)
+    assert again.queries_run == 0 and again.stale_lock == dead
     assert not (run / LOCK).exists()
 
 

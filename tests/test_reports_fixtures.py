@@ -117,9 +117,7 @@ def write_engine_run(
             location.write_text(rundir.record_name(method, model_id),
                                 rundir.job_record(method, model_id, f"fp-{method}", shards))
     if sidecars:
-        from engine import schema
-
         rows = [{"fingerprint_id": fid, "generation_seconds": meta.get("seconds"), "owner_models": meta.get("owners")}
                 for fid, meta in sidecars.items()]
-        pq.write_table(pa.Table.from_pylist(rows, schema=schema.FINGERPRINTS), root / "fingerprints.parquet")
+        pq.write_table(pa.Table.from_pylist(rows, schema=rundir.FINGERPRINTS_SCHEMA), root / "fingerprints.parquet")
     return root
