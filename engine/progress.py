@@ -1,7 +1,9 @@
 """Live progress of a run: overall bars plus one line per node (trained / queried / failed)."""
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from typing import Callable
 
 from rich.progress import (
     BarColumn,
@@ -26,6 +28,13 @@ class RunProgress:
         self.events: dict[str, int] = defaultdict(int)
         self.jobs_done = 0
         self.busy_seconds = 0.0  # time workers spent inside jobs: wall time minus this is overhead
+        self._refresh: tuple[float, Callable[[], None]] | None = None
+        self._refreshed = time.monotonic()
+
+    def refresh_every(self, seconds: float, action: Callable[[], None]) -> None:
+        """Call `action` after a finished job whenever `seconds` have passed since the last call
+        (the run's tables then follow the run, so a killed run still reports what it did)."""
+        self._refresh = (seconds, action)
 
     def __enter__(self) -> "RunProgress":
         self.progress.__enter__()
@@ -51,6 +60,9 @@ class RunProgress:
         if result.job.kind == "query":
             self.progress.advance(self.models)
         self._node_line(result.node)
+        if self._refresh and time.monotonic() - self._refreshed >= self._refresh[0]:
+            self._refreshed = time.monotonic()
+            self._refresh[1]()
 
     def job_failed(self, node: str, count: int) -> None:
         if not count:  # a dissolved pack: its members try again alone

@@ -48,6 +48,7 @@ def pick_device(choice: str) -> str:
     return choice
 
 
+MANIFEST_EVERY_S = 30.0  # models.parquet and fingerprints.parquet follow a running run at this pace
 CPU_PACK, GPU_PACK = 4, 64  # models per pack when the spec leaves it to the device (executor.pack = 0)
 
 
@@ -111,6 +112,7 @@ def _run_locked(spec: RunSpec, plan: Plan, run_dir: Location, resuming: bool, ki
     sched = scheduler_for(plan, store, sink)
     queries_total = sum(len(j.queries) for j in sched.query_jobs.values())
     with RunProgress(len(sched.query_jobs), queries_total, enabled=show_progress) as progress:
+        progress.refresh_every(MANIFEST_EVERY_S, lambda: write_manifest(run_dir, plan, store))
         if kind == "ray":
             from engine.ray_executor import run_ray
 

@@ -266,3 +266,24 @@ def test_reports_read_only_recorded_intact_shards_of_this_run(run):
     second.write_bytes(second.read_bytes()[:-3])
     with pytest.raises(ValueError, match="checksum mismatch"):
         load_run(run)
+
+
+def test_the_manifest_follows_a_run_that_is_then_killed(tmp_path, monkeypatch):
+    import engine.run
+    from engine.progress import RunProgress
+
+    monkeypatch.setattr(engine.run, "MANIFEST_EVERY_S", 0.0)
+    original = RunProgress.job_done
+
+    def killed_after_five(self, result):
+        original(self, result)
+        if self.jobs_done == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunProgress, "job_done", killed_after_five)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_spec(small_spec(), out=out, show_progress=False)
+    manifest = pl.read_parquet(out / MODELS)
+    trained = manifest.filter(pl.col("test_acc").is_not_null()).height
+    assert 0 < trained < manifest.height
