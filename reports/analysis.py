@@ -20,6 +20,7 @@ from .failures import job_status
 from .load import RunTables
 from .margin import compute_margins
 from .metrics import compute_metrics
+from .paired import paired_table
 from .params import ALL, mirror_pairs
 from .queries import query_summary
 from .suspects import COUNTED_ROLES, UNDECLARED, complete_scores, label_suspects, run_scales
@@ -44,6 +45,7 @@ class Analysis:
     warnings: tuple[str, ...]
     tests: pl.DataFrame  # watermark methods' hypothesis tests per (method, attack)
     marks: pl.DataFrame  # each marked source's accuracy drop and training-time ratio
+    paired: pl.DataFrame  # paired DeLong tests of AUC_A = AUC_B per attack and method pair
 
 
 def analyse(run: RunTables, min_count: int = 3, resamples: int = 1000, seed: int = 0) -> Analysis:
@@ -72,6 +74,7 @@ def analyse(run: RunTables, min_count: int = 3, resamples: int = 1000, seed: int
         warnings=tuple(_warnings(metrics, per_suspect, run.failures)),
         tests=test_table(scores, models),
         marks=watermark_cost(models, run.info.get("source_id")),
+        paired=paired_table(labelled),
     )
 
 

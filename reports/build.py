@@ -2,8 +2,8 @@
 
 Into `<run_dir>/report/` (or `out_dir`):
 
-* metrics.parquet, scores.parquet, models.parquet, margins.parquet — the exports
-  (schemas in the README's "Result tables");
+* metrics.parquet, scores.parquet, models.parquet, margins.parquet, tests.parquet,
+  paired.parquet — the exports (schemas in the README's "Result tables");
 * ru_curves.png, auc_by_attack.png, margins.png — the figures;
 * report.html — self-contained (figures embedded), report.md — links the PNGs.
 
@@ -85,6 +85,7 @@ def build_report(
         report.models_path: analysis.models,
         report.margins_path: analysis.margins,
         report.out_dir / "tests.parquet": analysis.tests,
+        report.out_dir / "paired.parquet": analysis.paired,
     }
     for path, frame in exports.items():
         with atomic_path(path) as tmp:

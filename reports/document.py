@@ -22,6 +22,7 @@ from .paper import (
     headline_table,
     margin_table,
 )
+from .paired import SIGNIFICANCE, paired_display
 from .tests_table import ALPHA
 from .winners import winner_lines
 
@@ -100,6 +101,18 @@ def _summary(analysis: Analysis) -> Section:
     return Section("Summary", tuple(facts), warnings=analysis.warnings)
 
 
+def _paired(analysis: Analysis) -> Section:
+    title = "Is the winner better? Paired DeLong tests"
+    if analysis.paired.is_empty():
+        return Section(title, ("No two methods share at least two scored positives and two negatives.",))
+    return Section(title, (
+        "Methods of one run face the same suspects, so their AUCs are compared paired: DeLong's test for "
+        "correlated ROC curves on the suspects both methods scored (n_pos/n_neg), ΔAUC = AUC A − AUC B with a "
+        f"normal 95% CI, p two-sided, Holm-adjusted over the method pairs of each attack; 'better' at p (Holm) "
+        f"< {SIGNIFICANCE}. Shown: every pair overall, and per attack only the significant ones (all in "
+        "paired.parquet).",), tables=(("", paired_display(analysis.paired)),))
+
+
 def build_sections(analysis: Analysis, figures: dict[str, Figure]) -> list[Section]:
     """The report, top to bottom."""
     metrics = analysis.metrics
@@ -109,6 +122,7 @@ def build_sections(analysis: Analysis, figures: dict[str, Figure]) -> list[Secti
         Section(f"Which method wins on {dataset_name(analysis.info)}", tuple(winner_lines(metrics))),
         _summary(analysis),
         Section("Headline: every method against every attack", tables=(("", headline_table(metrics)),)),
+        _paired(analysis),
         Section("Robustness and uniqueness", figures=(figures["ru"],)),
         Section(
             "AUC per attack (SAC-style)",

@@ -333,7 +333,7 @@ def test_build_report_writes_files(tmp_path, monkeypatch):
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
     assert sorted(p.name for p in out.iterdir()) == [
         "auc_by_attack.png", "margins.parquet", "margins.png", "metrics.parquet", "models.parquet",
-        "report.html", "report.md", "ru_curves.png", "scores.parquet", "tests.parquet"]
+        "paired.parquet", "report.html", "report.md", "ru_curves.png", "scores.parquet", "tests.parquet"]
 
     # k (2 × a rate) leaves its declared [0, 1]: its ARUC is withheld, and the report says so
     assert report.metrics.filter(method="k")["aruc"].is_null().all()
