@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from .calibration import calibration_table
 from .cost import fingerprint_meta, method_cost
 from .curves import ru_curves
 from .failures import job_status
@@ -46,6 +47,7 @@ class Analysis:
     tests: pl.DataFrame  # watermark methods' hypothesis tests per (method, attack)
     marks: pl.DataFrame  # each marked source's accuracy drop and training-time ratio
     paired: pl.DataFrame  # paired DeLong tests of AUC_A = AUC_B per attack and method pair
+    calibration: pl.DataFrame  # thresholds set on calibration negatives, TPR/FPR on held-out families
 
 
 def analyse(run: RunTables, min_count: int = 3, resamples: int = 1000, seed: int = 0) -> Analysis:
@@ -75,6 +77,7 @@ def analyse(run: RunTables, min_count: int = 3, resamples: int = 1000, seed: int
         tests=test_table(scores, models),
         marks=watermark_cost(models, run.info.get("source_id")),
         paired=paired_table(labelled),
+        calibration=calibration_table(labelled, models),
     )
 
 

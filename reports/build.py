@@ -3,7 +3,7 @@
 Into `<run_dir>/report/` (or `out_dir`):
 
 * metrics.parquet, scores.parquet, models.parquet, margins.parquet, tests.parquet,
-  paired.parquet — the exports (schemas in the README's "Result tables");
+  paired.parquet, calibration.parquet — the exports (schemas in the README's "Result tables");
 * ru_curves.png, auc_by_attack.png, margins.png — the figures;
 * report.html — self-contained (figures embedded), report.md — links the PNGs.
 
@@ -86,6 +86,7 @@ def build_report(
         report.margins_path: analysis.margins,
         report.out_dir / "tests.parquet": analysis.tests,
         report.out_dir / "paired.parquet": analysis.paired,
+        report.out_dir / "calibration.parquet": analysis.calibration,
     }
     for path, frame in exports.items():
         with atomic_path(path) as tmp:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from .analysis import Analysis
+from .calibration import calibration_display
 from .load import dataset_name
 from .paper import (
     arch_table,
@@ -113,6 +114,19 @@ def _paired(analysis: Analysis) -> Section:
         "paired.parquet).",), tables=(("", paired_display(analysis.paired)),))
 
 
+def _calibration(analysis: Analysis) -> Section:
+    title = "Calibrated thresholds (deployed-verifier view)"
+    if analysis.calibration.is_empty():
+        return Section(title, ("No method has scored suspects to calibrate on.",))
+    return Section(title, (
+        "As a deployed verifier would: each threshold is set on calibration negatives only (whole model families, "
+        "split by a hash of each family's root, never one family on both sides), and TPR and FPR are measured on "
+        "the positives and the held-out evaluation families, with exact (Clopper–Pearson) 95% intervals; n_cal is "
+        "the number of calibration negatives behind each threshold, and below 1/n_cal no lower FPR can be set. "
+        "Shown: the 'all' rows (every attack in calibration.parquet).",),
+        tables=(("", calibration_display(analysis.calibration)),))
+
+
 def build_sections(analysis: Analysis, figures: dict[str, Figure]) -> list[Section]:
     """The report, top to bottom."""
     metrics = analysis.metrics
@@ -123,6 +137,7 @@ def build_sections(analysis: Analysis, figures: dict[str, Figure]) -> list[Secti
         _summary(analysis),
         Section("Headline: every method against every attack", tables=(("", headline_table(metrics)),)),
         _paired(analysis),
+        _calibration(analysis),
         Section("Robustness and uniqueness", figures=(figures["ru"],)),
         Section(
             "AUC per attack (SAC-style)",

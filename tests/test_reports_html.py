@@ -76,7 +76,7 @@ def test_screenshot_shows_the_plots(report, tmp_path):
     from PIL import Image
 
     shot = tmp_path / "page.png"
-    run_chromium(tmp_path, "--window-size=1280,2600", f"--screenshot={shot}", report.html_path.as_uri())
+    run_chromium(tmp_path, "--window-size=1280,4200", f"--screenshot={shot}", report.html_path.as_uri())
     pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
     assert len(np.unique(pixels, axis=0)) > 200  # text, tables and anti-aliased plot lines, not a blank page
     # matplotlib's first two colours (the methods' curves and bars) must be on screen.
