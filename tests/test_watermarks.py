@@ -117,6 +117,17 @@ def test_hypothesis_tests():
     assert repo_p(high, low) < 1e-5 and repo_p(high, low) == repo_p(high, low)
 
 
+def test_paired_p_is_scipys_one_sided_paired_t_test_shifted_by_tau():
+    from scipy import stats
+
+    rng = np.random.default_rng(1)
+    for n in (2, 5, 30, 200):
+        for tau in (0.0, 0.2):
+            suspect, benign = rng.random(n), rng.random(n)
+            want = stats.ttest_rel(suspect - tau, benign, alternative="greater").pvalue
+            assert paired_p(suspect, benign, tau) == pytest.approx(max(want, np.finfo(float).tiny), rel=1e-9)
+
+
 def test_external_features_refuses_unknown_modes():
     cls = get_method("external_features")
     with pytest.raises(ValueError):
