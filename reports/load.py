@@ -105,8 +105,8 @@ def load_run(run_dir: str | os.PathLike) -> RunTables:
         run_dir=run_dir,
         run_id=run_info["run_id"],
         models=models,
-        scores=scan_shards(shards["scores"], SCORE_SCHEMA, run_dir).filter(this_run),
-        queries=scan_shards(shards["queries"], QUERY_SCHEMA, run_dir).filter(this_run),
+        scores=scan_shards(shards["scores"], SCORE_SCHEMA).filter(this_run),
+        queries=scan_shards(shards["queries"], QUERY_SCHEMA).filter(this_run),
         info=run_info,
         failures=read_failures(run_dir),
     )
@@ -129,8 +129,8 @@ def recorded_shards(run_dir: Path) -> dict[str, list[Path]]:
             table, path = str(name).split("/", 1)[0], run_dir / str(name)
             if table not in shards or not path.is_file():
                 raise ValueError(f"{path} is missing, though {record} records it; {REBUILD}")
-            try:
-                verified(path.read_bytes(), sha, str(path))
+            try:  # a regular file inside the run (never a FIFO), whose bytes are the recorded ones
+                verified(regular_file(path, run_dir).read_bytes(), sha, str(path))
             except DamagedFile as err:
                 raise ValueError(f"{err}; {REBUILD}") from None
             shards[table].append(path)
@@ -189,12 +189,9 @@ def find_unreadable_parquet(run_dir: str | os.PathLike) -> str | None:
     return None
 
 
-def scan_shards(shards: list[Path], schema: pl.Schema, run_dir: Path) -> pl.LazyFrame:
-    """Lazily scan `shards` cast to `schema`, or an empty frame if there are none; a shard that
-    is not a regular Parquet file inside `run_dir` is refused by name."""
-    shards = [regular_file(path, run_dir) for path in shards]
-    for shard in shards:
-        check_parquet(shard)
+def scan_shards(shards: list[Path], schema: pl.Schema) -> pl.LazyFrame:
+    """Lazily scan `shards` (already checked by `recorded_shards`) cast to `schema`, or an empty
+    frame if there are none."""
     if not shards:
         return pl.LazyFrame(schema=schema)
     scanned = pl.scan_parquet(shards, hive_partitioning=False, schema=schema, missing_columns="insert",
