@@ -6,6 +6,7 @@ through `verified`:
 
     run.json                                      provenance (engine/provenance.py)
     run.lock                                      the driver that is using the directory
+    progress.json                                 the driver's heartbeat: counts, ETA, workers (advisory)
     models.parquet, fingerprints.parquet          derived tables, rebuilt from the records
     failures.parquet                              jobs that kept failing
     store/models/<hash>.safetensors + .json       weights; the JSON sidecar records their sha256
@@ -32,6 +33,7 @@ from zoo.spec import short_hash
 
 RUN_JSON = "run.json"
 LOCK = "run.lock"
+PROGRESS = "progress.json"  # rewritten every few seconds while a run goes; `fpbench status` reads it
 MODELS = "models.parquet"
 FINGERPRINTS = "fingerprints.parquet"
 FAILURES = "failures.parquet"
@@ -104,6 +106,7 @@ SCORES_SCHEMA = pa.schema(
         ("access", pa.string()),
         ("p_value", pa.float64()),  # methods with a hypothesis test (watermarks): its p-value, else null
         ("effect", pa.float64()),  # and its effect size (e.g. hit rate above chance, mean posterior gap)
+        ("outcomes", pa.list_(pa.float32())),  # per-query outcomes whose mean is the score (per-query methods), else null
     ]
 )
 

@@ -40,6 +40,7 @@ class ShardSink:
         score: float,
         access: str,
         test: dict[str, float] | None = None,
+        outcomes: np.ndarray | None = None,
     ) -> None:
         n = len(logits)
         flat = pa.array(np.ascontiguousarray(logits, dtype=np.float32).reshape(-1))
@@ -57,7 +58,8 @@ class ShardSink:
         )
         test = test or {}
         row = {"run_id": self.run_id, "method": method, "model_id": model_id, "score": float(score),
-               "access": access, "p_value": test.get("p_value"), "effect": test.get("effect")}
+               "access": access, "p_value": test.get("p_value"), "effect": test.get("effect"),
+               "outcomes": None if outcomes is None else np.asarray(outcomes, dtype=np.float32).tolist()}
         scores = pa.Table.from_pylist([row], schema=SCORES_SCHEMA)
         shards = {shard_name(table, method, model_id): parquet_bytes(content)
                   for table, content in (("scores", scores), ("queries", queries))}

@@ -45,6 +45,7 @@ class Worker:
         self._cache: OrderedDict[str, torch.nn.Module] = OrderedDict()
         self._fingerprints: dict[str, Fingerprint] = {}
         self._source_labels: dict[str, torch.Tensor] = {}
+        self._fingerprint_jobs = {f.fingerprint_id: f for f in plan.fingerprints}  # a query looks its method up here
         self.on_event = on_event or (lambda kind, key: None)
 
     # ------------------------------------------------------------------ models
@@ -157,13 +158,13 @@ class Worker:
     # ----------------------------------------------------------------- queries
     def query(self, job: QueryJob) -> float:
         """Run one suspect on one fingerprint, score it, and write the shard."""
-        fp_job = next(f for f in self.plan.fingerprints if f.fingerprint_id == job.fingerprint_id)
+        fp_job = self._fingerprint_jobs[job.fingerprint_id]
         fp = self.fingerprint(fp_job)
         method = get_method(fp_job.method)(**fp_job.params)
         logits = method.query(fp, self.model(job.model_id))
         observed = method.observe(logits)
         score = method.score(fp, observed)
         self.sink.write(job.method, job.fingerprint_id, job.model_id, logits, score, method.access,
-                        method.test(fp, observed))
+                        method.test(fp, observed), method.outcomes(fp, observed))
         self.on_event("queried", f"{job.method}:{job.model_id}")
         return score

@@ -116,6 +116,9 @@ class Method:
     # The range `score` can return, as ARUC needs it: a rate in [0, 1], a fixed map of a
     # bounded score, or unbounded (methods.scales, which repeats it for the torch-free report).
     score_scale: ClassVar[ScoreScale]
+    # True when `score` is the mean of `outcomes`, one number per fingerprint query: the
+    # report can then recompute it for any query budget from the stored outcomes alone.
+    per_query: ClassVar[bool] = False
     version: ClassVar[int] = 1
     defaults: ClassVar[dict[str, Any]] = {}  # TOML arrays arrive as lists: list defaults, not tuples
     summary: ClassVar[str] = ""
@@ -228,6 +231,17 @@ class Method:
 
     def score(self, fp: Fingerprint, observed: np.ndarray) -> float:
         raise NotImplementedError
+
+    def outcomes(self, fp: Fingerprint, observed: np.ndarray) -> np.ndarray | None:
+        """Per-query outcomes whose mean is the score (`per_query` methods), else None.
+
+        The per-query methods today score a matching rate, so the outcome is 1.0 where
+        the suspect gives the fingerprint's expected label and 0.0 where it does not; a
+        method with another per-query score overrides this.
+        """
+        if not self.per_query:
+            return None
+        return (np.asarray(observed) == fp.labels).astype(np.float32).reshape(-1)
 
     def test(self, fp: Fingerprint, observed: np.ndarray) -> dict[str, float]:
         """Methods with a hypothesis test return {"p_value": ..., "effect": ...}; stored beside the score."""

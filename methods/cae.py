@@ -114,6 +114,7 @@ def _keep(count: int, p: float, generator: torch.Generator) -> list[int]:
 class CAE(Method):
     access = "labels"
     score_scale = scales.RATE
+    per_query = True
     defaults = {
         "n": 100,
         "candidates": 300,

@@ -34,6 +34,7 @@ THRESHOLD = 0.1  # EWE's bound on the clean-model trigger rate; the floor of p0
 class EWE(Method):
     access = "labels"
     score_scale = scales.RATE
+    per_query = True
     defaults = {**EWE_DEFAULTS, "epochs": None, "references": 1}
     summary = "SNNL-entangled trigger watermark; trigger success rate (Jia et al., USENIX Security 2021)"
     tiny = {"w_epochs": 3, "references": 1}

@@ -44,6 +44,7 @@ def boundary_loss(z: torch.Tensor, i: torch.Tensor, j: torch.Tensor, k: float) -
 class IPGuard(Method):
     access = "labels"
     score_scale = scales.RATE
+    per_query = True
     defaults = {"n": 100, "k": 1.0, "steps": 1000, "lr": 0.01, "init": "random", "target": "random", "clip": True}
     summary = "points just across the source's decision boundary; label matching rate"
     tiny = {"n": 20, "steps": 200}

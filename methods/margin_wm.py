@@ -74,6 +74,7 @@ def binomial_test(fp: Fingerprint, observed: np.ndarray) -> dict[str, float]:
 class MarginWatermark(Method):
     access = "labels"
     score_scale = scales.RATE
+    per_query = True
     defaults = {**MARGIN_DEFAULTS, "epochs": 100, "references": 1}
     summary = "margin-maximised watermark keys with random wrong labels; key matching rate (Kim et al., ICML 2023)"
     tiny = {"keys": 10, "epochs": 30, "references": 1}

@@ -51,6 +51,7 @@ def margin_loss(probs: torch.Tensor, y: torch.Tensor, d: float) -> torch.Tensor:
 class MarginFinger(Method):
     access = "labels"
     score_scale = scales.RATE
+    per_query = True
     defaults = {
         "n": 100, "d": 0.1, "alpha": 0.1, "beta": 0.0, "gamma": 1.0, "omega": 5.0, "reg": 10.0,
         "gan_steps": 1000, "gan_lr": 2e-4, "batch": 64, "z_dim": 32, "ema": 0.99,

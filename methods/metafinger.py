@@ -82,6 +82,7 @@ def kl(target_logits: torch.Tensor, anchor_logits: torch.Tensor) -> torch.Tensor
 class MetaFinger(Method):
     access = "labels"
     score_scale = scales.RATE
+    per_query = True
     defaults = {"n": 100, "batch": 70, "rounds": 10, "epochs": 10, "lr": 0.01, "alpha": 1.0, "n_sample": 3,
                 "augment": 2, "noise_level": 10.0, "trans": True, "screen_tpr": 1.0, "screen_fpr": 0.0,
                 **OWNER_DEFAULTS}

@@ -90,6 +90,7 @@ NATURALFINGER_TRANSFORMS = ["identity", "noise_0.02", "translate", "shear"]
 class NaturalFinger(Method):
     access = "labels"
     score_scale = scales.RATE
+    per_query = True
     defaults = {
         "n": 100, "batch": 80, "max_batches": 4, "iterations": 300, "lr": 2.0, "lam": 0.5, "kappa": 1.0,
         "fgsm_eps": 0.1, "model_batch": 4, "adv_label": True, "input_trans": True, "disc_loss": True,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from .budget import budget_table
 from .calibration import calibration_table
 from .cost import fingerprint_meta, method_cost
 from .curves import ru_curves
@@ -48,6 +49,7 @@ class Analysis:
     marks: pl.DataFrame  # each marked source's accuracy drop and training-time ratio
     paired: pl.DataFrame  # paired DeLong tests of AUC_A = AUC_B per attack and method pair
     calibration: pl.DataFrame  # thresholds set on calibration negatives, TPR/FPR on held-out families
+    budget: pl.DataFrame  # AUC/ARUC against the number of queries, for per-query methods
 
 
 def analyse(run: RunTables, min_count: int = 3, resamples: int = 1000, seed: int = 0) -> Analysis:
@@ -78,6 +80,7 @@ def analyse(run: RunTables, min_count: int = 3, resamples: int = 1000, seed: int
         marks=watermark_cost(models, run.info.get("source_id")),
         paired=paired_table(labelled),
         calibration=calibration_table(labelled, models),
+        budget=budget_table(scores, labelled, run.run_id, seed=seed),
     )
 
 

@@ -3,8 +3,8 @@
 Into `<run_dir>/report/` (or `out_dir`):
 
 * metrics.parquet, scores.parquet, models.parquet, margins.parquet, tests.parquet,
-  paired.parquet, calibration.parquet — the exports (schemas in the README's "Result tables");
-* ru_curves.png, auc_by_attack.png, margins.png — the figures;
+  paired.parquet, calibration.parquet, budget.parquet — the exports (schemas in the README's "Result tables");
+* ru_curves.png, auc_by_attack.png, margins.png, budget.png — the figures;
 * report.html — self-contained (figures embedded), report.md — links the PNGs.
 
 Files are replaced atomically, so a report can be rebuilt while a run goes on.
@@ -87,6 +87,7 @@ def build_report(
         report.out_dir / "tests.parquet": analysis.tests,
         report.out_dir / "paired.parquet": analysis.paired,
         report.out_dir / "calibration.parquet": analysis.calibration,
+        report.out_dir / "budget.parquet": analysis.budget,
     }
     for path, frame in exports.items():
         with atomic_path(path) as tmp:

@@ -32,10 +32,10 @@ def threshold_grid(thresholds: int = 101) -> pl.DataFrame:
     return pl.DataFrame({"threshold": [k / (thresholds - 1) for k in range(thresholds)]})
 
 
-def cell_keys(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
-    """The cell key columns (method, attack[, param, value]) that `frame` has."""
+def cell_keys(frame: pl.DataFrame | pl.LazyFrame, extra: tuple[str, ...] = ()) -> list[str]:
+    """The cell key columns (method, attack[, param, value]) that `frame` has, then `extra`."""
     names = frame.collect_schema().names()
-    return [key for key in CELL_KEYS if key in names]
+    return [key for key in CELL_KEYS if key in names] + list(extra)
 
 
 def sort_rows(frame: pl.DataFrame, *then: str) -> pl.DataFrame:
@@ -46,12 +46,14 @@ def sort_rows(frame: pl.DataFrame, *then: str) -> pl.DataFrame:
     return frame.sort(*keys, *then, nulls_last=True)
 
 
-def ru_curves(scored: pl.DataFrame | pl.LazyFrame, thresholds: int = 101, strict: bool = False) -> pl.DataFrame:
+def ru_curves(scored: pl.DataFrame | pl.LazyFrame, thresholds: int = 101, strict: bool = False,
+              extra: tuple[str, ...] = ()) -> pl.DataFrame:
     """R(τ) and U(τ) per cell from labelled scores (columns method, attack[, param, value], label, score).
 
-    Non-finite and null scores are ignored here; the metrics count them separately.
+    `extra` names further key columns (e.g. a query budget and its repeat). Non-finite
+    and null scores are ignored here; the metrics count them separately.
     """
-    keys = cell_keys(scored)
+    keys = cell_keys(scored, extra)
     grid = threshold_grid(thresholds).with_row_index("bucket")
     taus = grid.get_column("threshold")
     label = pl.col("label")
@@ -85,4 +87,4 @@ def ru_curves(scored: pl.DataFrame | pl.LazyFrame, thresholds: int = 101, strict
         )
         .collect()
     )
-    return sort_rows(curves, "threshold")
+    return sort_rows(curves, *extra, "threshold")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from .analysis import Analysis
+from .budget import REPEATS, budget_display
 from .calibration import calibration_display
 from .load import dataset_name
 from .paper import (
@@ -77,7 +78,7 @@ class Section:
 
 def render_figures(analysis: Analysis) -> dict[str, Figure]:
     """Draw every figure once; keyed by a short name."""
-    from .plot import auc_figure, margin_figure, png_bytes, ru_figure
+    from .plot import auc_figure, budget_figure, margin_figure, png_bytes, ru_figure
 
     return {
         "ru": Figure("ru_curves.png", png_bytes(ru_figure(analysis.curves)),
@@ -86,6 +87,9 @@ def render_figures(analysis: Analysis) -> dict[str, Figure]:
                       "ROC-AUC per attack with 95% CIs (DeLong, logit scale); dashed: chance."),
         "margin": Figure("margins.png", png_bytes(margin_figure(analysis.margins)),
                          "Matching-rate margin (positive minus its mirror negative) against each swept parameter."),
+        "budget": Figure("budget.png", png_bytes(budget_figure(analysis.budget)),
+                         "ROC-AUC over all attacks against the number of fingerprint queries; band: 2.5–97.5 % "
+                         "over the query subsets drawn."),
     }
 
 
@@ -127,6 +131,20 @@ def _calibration(analysis: Analysis) -> Section:
         tables=(("", calibration_display(analysis.calibration)),))
 
 
+def _budget(analysis: Analysis, figure: Figure) -> Section:
+    title = "AUC against the query budget"
+    if analysis.budget.is_empty():
+        return Section(title, ("No method of this run scores a mean of per-query outcomes, so no budget can be "
+                               "recomputed.",))
+    return Section(title, (
+        "For the methods whose score is a mean of per-query outcomes (the matching rates), the score each suspect "
+        "would get from only b of the N fingerprint queries is recomputed from the stored outcomes — no model is "
+        f"re-run. The same b queries are asked of every suspect: {REPEATS} seeded draws per budget, nested (a "
+        "larger budget adds queries to a smaller one's). Cells: AUC over all attacks, mean ±sd over the draws "
+        "(every attack family in budget.parquet, with ARUC and the 2.5–97.5 % range).",),
+        tables=(("", budget_display(analysis.budget)),), figures=(figure,))
+
+
 def build_sections(analysis: Analysis, figures: dict[str, Figure]) -> list[Section]:
     """The report, top to bottom."""
     metrics = analysis.metrics
@@ -138,6 +156,7 @@ def build_sections(analysis: Analysis, figures: dict[str, Figure]) -> list[Secti
         Section("Headline: every method against every attack", tables=(("", headline_table(metrics)),)),
         _paired(analysis),
         _calibration(analysis),
+        _budget(analysis, figures["budget"]),
         Section("Robustness and uniqueness", figures=(figures["ru"],)),
         Section(
             "AUC per attack (SAC-style)",

@@ -84,9 +84,9 @@ RANKED = ("auc", "auc_lo", "auc_hi", "tpr_at_1fpr", "tpr_at_5fpr")  # need both 
 ON_UNIT_SCALE = ("aruc", "aruc_lo", "aruc_hi", "aruc_strict")  # also need a declared, respected score range
 
 
-def aruc_from_curves(curves: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Trapezoid integral of min(R, U) over τ per cell; null where R or U is undefined."""
-    keys = cell_keys(curves)
+def aruc_from_curves(curves: pl.DataFrame | pl.LazyFrame, extra: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Trapezoid integral of min(R, U) over τ per cell (and `extra` key); null where R or U is undefined."""
+    keys = cell_keys(curves, extra)
     r, u = pl.col("robustness"), pl.col("uniqueness")
     lower = pl.when(r.is_not_null() & u.is_not_null()).then(pl.min_horizontal(r, u))
     tau = pl.col("threshold").sort()
@@ -99,7 +99,7 @@ def aruc_from_curves(curves: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         .agg(aruc=pl.when(pl.col("lower").null_count() == 0).then(trapezoids.sum()))
         .collect()
     )
-    return sort_rows(arucs)
+    return sort_rows(arucs, *extra)
 
 
 def _tpr_at_fpr(percent: int) -> pl.Expr:

@@ -166,3 +166,28 @@ def margin_figure(margins: pl.DataFrame):
         ax.set_title(f"{attack}: margin vs {param}")
     _figure_legend(fig, axes[0])
     return fig
+
+
+def budget_figure(budget: pl.DataFrame):
+    """AUC of the "all" row against the number of queries, one line per per-query method, with
+    the 2.5–97.5 % band over the repeated query subsets."""
+    overall = budget.filter(pl.col("attack") == ALL).sort("method", "queries")
+    fig, axes = _figure(1, width=6.0, height=3.8)
+    ax = axes[0]
+    if overall.is_empty():
+        _empty(ax, "no method of this run stores per-query outcomes")
+        return fig
+    for i, (method,) in enumerate(overall.select("method").unique(maintain_order=True).iter_rows()):
+        one = overall.filter(pl.col("method") == method)
+        queries = one.get_column("queries").to_numpy()
+        value, lo, hi = (one[name].cast(pl.Float64).fill_null(np.nan).to_numpy() for name in ("auc", "auc_lo", "auc_hi"))
+        ax.plot(queries, value, "o-", color=f"C{i}", label=method)
+        ax.fill_between(queries, lo, hi, color=f"C{i}", alpha=0.15)
+    ax.set_xscale("log")
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("fingerprint queries per suspect (log scale)")
+    ax.set_ylabel("ROC-AUC, all attacks")
+    ax.set_title("AUC against the query budget")
+    ax.legend(fontsize="small", ncols=min(overall["method"].n_unique(), 3))
+    return fig

@@ -89,3 +89,10 @@ def test_cli_report_writes_files(run):
     out, _ = run
     assert main(["report", str(out)]) == 0
     assert {"metrics.parquet", "scores.parquet", "ru_curves.png"} <= set(os.listdir(out / "report"))
+    # IPGuard stores each suspect's per-query outcomes, so the report has its query-budget axis
+    budget = pl.read_parquet(out / "report" / "budget.parquet").filter(pl.col("attack") == "all")
+    assert budget.get_column("queries").to_list() == [5, 10, 20, 50]  # 50 queries: "all" is 50
+    assert budget.get_column("n_queries").unique().to_list() == [50]
+    full = compute_metrics(load_run(out).scores, load_run(out).models, "x", resamples=0)
+    assert budget.item(3, "auc") == pytest.approx(full.filter(pl.col("attack") == "all").item(0, "auc"), abs=1e-12)
+    assert budget.item(0, "auc") <= budget.item(3, "auc") + 0.05

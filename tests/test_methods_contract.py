@@ -80,3 +80,19 @@ def test_method_contract(name, source, digits, cache):
     other = method.score(fp, method.observe(method.query(fp, stranger)))
     assert np.isfinite(own) and np.isfinite(other)
     assert own > other, "the source must match its own fingerprint better than an untrained model"
+    for model, score in ((source, own), (stranger, other)):
+        observed = method.observe(method.query(fp, model))
+        outcomes = method.outcomes(fp, observed)
+        if not method.per_query:
+            assert outcomes is None, f"{name} records outcomes but does not declare per_query"
+            continue
+        # the report recomputes the score for smaller query budgets as a mean of outcomes
+        assert outcomes.shape == (len(fp.inputs),) and outcomes.dtype == np.float32
+        assert float(outcomes.astype(np.float64).mean()) == pytest.approx(score, abs=1e-12)
+
+
+def test_seven_methods_score_per_query():
+    """The matching-rate methods declare it; scores that pool all queries (a verifier, a
+    correlation, a t-test) cannot be recomputed for a subset of queries and do not."""
+    declared = {name for name in list_methods() if get_method(name).per_query}
+    assert declared == {"ipguard", "cae", "metafinger", "naturalfinger", "marginfinger", "margin_wm", "ewe"}

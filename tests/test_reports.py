@@ -332,7 +332,7 @@ def test_build_report_writes_files(tmp_path, monkeypatch):
     png = report.plot_path.read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
     assert sorted(p.name for p in out.iterdir()) == [
-        "auc_by_attack.png", "calibration.parquet", "margins.parquet", "margins.png", "metrics.parquet", "models.parquet",
+        "auc_by_attack.png", "budget.parquet", "budget.png", "calibration.parquet", "margins.parquet", "margins.png", "metrics.parquet", "models.parquet",
         "paired.parquet", "report.html", "report.md", "ru_curves.png", "scores.parquet", "tests.parquet"]
 
     # k (2 × a rate) leaves its declared [0, 1]: its ARUC is withheld, and the report says so
