@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.safe_files import UnsafeFileError, read_bytes
 from zoo.spec import Derivation, DerivationError, Step, canonical
+from zoo.steps import REPLICATE
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "zoo" / "presets"
 TRAIN_KEYS = ("epochs", "lr", "batch", "opt", "wd")
@@ -58,7 +59,7 @@ class RunSpec:
     output: str
     dataset: str
     dataset_root: str | None
-    source_id: str
+    source_id: str  # the first replicate's source
     attacks: tuple[tuple[Step, ...], ...]
     independent: tuple[tuple[str, int], ...]  # (arch, seed) of every independent negative
     negative_derived: tuple[tuple[Step, ...], ...]  # attacks applied to every independent model
@@ -69,16 +70,26 @@ class RunSpec:
     device: str
     executor_options: dict[str, Any]  # address, workers, pack, actors_per_gpu, recycle_after, max_attempts, job_timeout_s
     resolved: dict[str, Any]  # the merged TOML, for provenance
+    source_ids: tuple[str, ...] = ()  # one source per replicate (source_id first); () means (source_id,)
 
-    def independent_root(self, arch: str, seed: int) -> str:
-        return root_id(arch, self.dataset, "independent", seed, self.train_overrides)
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The replicates' sources: replicate k's whole zoo descends from sources[k] and from roots tagged rep=k."""
+        return self.source_ids or (self.source_id,)
+
+    def independent_root(self, arch: str, seed: int, replicate: int = 0) -> str:
+        return root_id(arch, self.dataset, "independent", seed, self.train_overrides, replicate)
+
+    def mirror_root(self, replicate: int = 0) -> str:
+        """The source's recipe and seed on the independent split: the root of the mirror negatives."""
+        return self.sources[replicate].replace("split=defender", "split=independent", 1)
 
 
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "": {"name": str, "seed": int, "output": str, "preset": str, "dataset": dict, "source": dict,
          "attacks": dict, "negatives": dict, "methods": list, "executor": dict},
     "dataset": {"name": str, "root": str},
-    "source": {"arch": str, **{k: (int, float, str) for k in TRAIN_KEYS}},
+    "source": {"arch": str, "replicates": (int, list), **{k: (int, float, str) for k in TRAIN_KEYS}},
     "attacks": {"list": list},
     "negatives": {"archs": list, "seeds": (list, dict), "mirror": bool, "derived": list},
     "executor": {"kind": str, "device": str, "address": str, "workers": int, "pack": int, "actors_per_gpu": int,
@@ -86,10 +97,13 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
 }
 
 
-def root_id(arch: str, dataset: str, split: str, seed: int, overrides: dict[str, Any]) -> str:
+def root_id(arch: str, dataset: str, split: str, seed: int, overrides: dict[str, Any], replicate: int = 0) -> str:
     """The id of a model trained from scratch, built from typed values: a spec's text can
-    never become part of the derivation's syntax (e.g. lr = "0.001)->noise(level=5.0")."""
-    params = {"arch": arch, "dataset": dataset, "split": split, "seed": seed, **overrides}
+    never become part of the derivation's syntax (e.g. lr = "0.001)->noise(level=5.0").
+
+    `replicate` k > 0 tags the root rep=k (the first replicate's ids carry no tag), which
+    changes its derived seed: replicate zoos never share a model."""
+    params = {"arch": arch, "dataset": dataset, "split": split, "seed": seed, **overrides, REPLICATE: replicate}
     return str(canonical(Derivation((Step.of("train", params),))))
 
 
@@ -104,16 +118,21 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
+              dict: "a table"}
+
+
 def _check_table(table: dict, section: str) -> None:
     allowed = SCHEMA[section]
     for key, value in table.items():
         path = f"{section}.{key}" if section else key
         if key not in allowed:
             raise SpecError(path, f"unknown field; allowed: {', '.join(sorted(allowed))}")
-        if isinstance(value, bool) and allowed[key] is not bool:
-            raise SpecError(path, f"expected {allowed[key]}, got a boolean")
-        if not isinstance(value, allowed[key]):
-            want = allowed[key].__name__ if isinstance(allowed[key], type) else "a number or string"
+        kinds = allowed[key] if isinstance(allowed[key], tuple) else (allowed[key],)
+        want = " or ".join(TYPE_WORDS[kind] for kind in kinds)
+        if isinstance(value, bool) and bool not in kinds:
+            raise SpecError(path, f"expected {want}, got a boolean")
+        if not isinstance(value, kinds):
             raise SpecError(path, f"expected {want}, got {type(value).__name__} {value!r}")
         if isinstance(value, dict) and key in SCHEMA:
             _check_table(value, key)
@@ -248,6 +267,24 @@ def _check_identity(merged: dict) -> None:
         raise SpecError("seed", f"must be an integer >= 0, got {merged['seed']!r}")
 
 
+MAX_REPLICATES = 64
+
+
+def _replicate_seeds(source: dict, seed: int) -> list[int]:
+    """The source seed of each replicate: `replicates = N` keeps the spec's seed N times (the
+    rep tag tells them apart); a list gives each replicate its own seed."""
+    replicates = source.get("replicates", 1)
+    if isinstance(replicates, list):
+        seeds = _seed_list("source.replicates", replicates)
+        if not 1 <= len(seeds) <= MAX_REPLICATES or len(set(seeds)) != len(seeds):
+            raise SpecError("source.replicates", f"expected 1 to {MAX_REPLICATES} distinct seeds, got {replicates!r}")
+        return seeds
+    if isinstance(replicates, bool) or not 1 <= replicates <= MAX_REPLICATES:
+        raise SpecError("source.replicates", f"must be a number of sources from 1 to {MAX_REPLICATES} or a list of "
+                                             f"seeds, got {replicates!r}")
+    return [seed] * replicates
+
+
 def _train_overrides(source: dict, arch: str, dataset: str) -> dict[str, Any]:
     """The source's training settings, each checked on its own so an error names its field."""
     overrides = {k: source[k] for k in TRAIN_KEYS if k in source}
@@ -314,9 +351,11 @@ def build_spec(raw: dict) -> RunSpec:
     overrides = _train_overrides(source, arch, dataset)
     seed = merged.get("seed", 0)
     try:
-        source_id = root_id(arch, dataset, "defender", seed, overrides)
+        sources = tuple(root_id(arch, dataset, "defender", s, overrides, k)
+                        for k, s in enumerate(_replicate_seeds(source, seed)))
     except DerivationError as err:
         raise SpecError("source", str(err)) from None
+    source_id = sources[0]
 
     attacks = _suffixes(merged.get("attacks", {}).get("list", []), "attacks.list", source_id)
     negatives = merged.get("negatives", {})
@@ -351,6 +390,7 @@ def build_spec(raw: dict) -> RunSpec:
         dataset=dataset,
         dataset_root=dataset_table.get("root") or None,
         source_id=source_id,
+        source_ids=sources,
         attacks=tuple(attacks),
         independent=independent,
         negative_derived=derived,

@@ -52,6 +52,7 @@ def manifest_table(plan: Plan, store: ArtifactStore) -> pa.Table:
             "lineage": node.lineage,
             "pack_id": info.get("pack_id"),
             "pack_size": info.get("pack_size"),
+            "replicate": node.replicate,
         })
     return pa.Table.from_pylist(rows, schema=MODELS_SCHEMA)
 

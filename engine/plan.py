@@ -33,6 +33,11 @@ class ModelNode:
         return self.role in ("source", "positive", "negative")
 
     @property
+    def replicate(self) -> int:
+        """Which source replicate's benchmark the model belongs to: its root's rep tag (none: the first)."""
+        return int(self.derivation.root.get("rep") or 0)
+
+    @property
     def arch(self) -> str:
         """The architecture: set by the last step that builds a fresh network."""
         for step in reversed(self.derivation.steps):
@@ -124,58 +129,68 @@ def owned_by_independent(steps: tuple[Step, ...]) -> tuple[Step, ...]:
 
 
 def build_plan(spec: RunSpec, pack: int = 1) -> Plan:
-    """The run's DAG; `pack` > 1 lets sibling models train together (see engine.packs)."""
+    """The run's DAG; `pack` > 1 lets sibling models train together (see engine.packs).
+
+    With source replicates, each replicate is a whole benchmark of its own: its source,
+    attacked copies, negatives and every method's fingerprint; replicate k's roots carry
+    rep=k, so two replicates never share a model.
+    """
     from methods import get_method
 
     plan = Plan(run_id=run_id_of(spec))
-    source = canonical(spec.source_id)
-    _add(plan, source, "source", "source", spec.source_id)
-    for steps in spec.attacks:
-        _add(plan, source.then(*steps), "positive", "source", spec.source_id)
-    for arch, seed in spec.independent:
-        independent = canonical(spec.independent_root(arch, seed))
-        _add(plan, independent, "negative", "independent", spec.source_id)
-        for steps in spec.negative_derived:
-            _add(plan, independent.then(*owned_by_independent(steps)), "negative", "independent", spec.source_id)
-    if spec.mirror:
-        mirror = canonical(spec.source_id.replace("split=defender", "split=independent", 1))
-        _add(plan, mirror, "negative", "mirror", spec.source_id)
-        for steps in spec.attacks:
-            _add(plan, mirror.then(*owned_by_independent(steps)), "negative", "mirror", spec.source_id)
-
     methods = [(index, m, get_method(m.name)(**m.params)) for index, m in enumerate(spec.methods)]
-    sources = {m.label: _marked_source(plan, spec, m.label, method) for _, m, method in methods}
-    suspects = {n.model_id for n in plan.suspects()}
-    for index, m, method in methods:
-        source_id = sources[m.label]
-        owner_ids = tuple(str(canonical(o)) for o in method.owner_models(source_id))
-        for owner_id in owner_ids:
-            if owner_id in suspects:
-                raise ValueError(f"{m.label}: owner-side model {owner_id} is also an evaluation suspect")
-            _add(plan, canonical(owner_id), "owner", "owner", source_id)
-        identity = json.dumps([method.identity(), source_id, spec.seed, index], sort_keys=True)
-        fp_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
-        seed = int(fp_id[:8], 16)
-        plan.fingerprints.append(
-            FingerprintJob(fp_id, m.name, m.label, dict(method.params), source_id, seed, owner_ids)
-        )
-        plan.queries += [QueryJob(n.model_id, m.label, fp_id) for n in plan.suspects()
-                         if n.role == "negative" or n.source_id == source_id]
+    for replicate, clean in enumerate(spec.sources):
+        _add_zoo(plan, spec, replicate, clean)
+        sources = {m.label: _marked_source(plan, spec, clean, m.label, method) for _, m, method in methods}
+        suspects = [n for n in plan.suspects() if n.replicate == replicate]
+        for index, m, method in methods:
+            source_id = sources[m.label]
+            owner_ids = tuple(str(canonical(o)) for o in method.owner_models(source_id))
+            for owner_id in owner_ids:
+                if owner_id in plan.nodes and plan.nodes[owner_id].is_suspect:
+                    raise ValueError(f"{m.label}: owner-side model {owner_id} is also an evaluation suspect")
+                _add(plan, canonical(owner_id), "owner", "owner", source_id)
+            identity = json.dumps([method.identity(), source_id, spec.seed, index], sort_keys=True)
+            fp_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
+            seed = int(fp_id[:8], 16)
+            plan.fingerprints.append(
+                FingerprintJob(fp_id, m.name, m.label, dict(method.params), source_id, seed, owner_ids)
+            )
+            plan.queries += [QueryJob(n.model_id, m.label, fp_id) for n in suspects
+                             if n.role == "negative" or n.source_id == source_id]
     plan.packs = group_packs(plan.nodes.values(), pack)
     return plan
 
 
-def _marked_source(plan: Plan, spec: RunSpec, label: str, method) -> str:
+def _add_zoo(plan: Plan, spec: RunSpec, replicate: int, clean: str) -> None:
+    """One replicate's clean source, its attacked copies and its negatives."""
+    source = canonical(clean)
+    _add(plan, source, "source", "source", clean)
+    for steps in spec.attacks:
+        _add(plan, source.then(*steps), "positive", "source", clean)
+    for arch, seed in spec.independent:
+        independent = canonical(spec.independent_root(arch, seed, replicate))
+        _add(plan, independent, "negative", "independent", clean)
+        for steps in spec.negative_derived:
+            _add(plan, independent.then(*owned_by_independent(steps)), "negative", "independent", clean)
+    if spec.mirror:
+        mirror = canonical(spec.mirror_root(replicate))
+        _add(plan, mirror, "negative", "mirror", clean)
+        for steps in spec.attacks:
+            _add(plan, mirror.then(*owned_by_independent(steps)), "negative", "mirror", clean)
+
+
+def _marked_source(plan: Plan, spec: RunSpec, clean: str, label: str, method) -> str:
     """A watermark method's own source and its own copy of the attack suite; returns the source id.
 
     Fingerprinting methods share the clean source. Negatives are shared by all
     methods: an innocent model carries no watermark.
     """
-    recipe = method.source_recipe(spec.source_id)
+    recipe = method.source_recipe(clean)
     if recipe is None:
-        return spec.source_id
+        return clean
     marked = canonical(recipe)
-    if str(marked) == spec.source_id:
+    if str(marked) == clean:
         raise ValueError(f"{label}: source_recipe must differ from the clean source")
     source_id = str(marked)
     _add(plan, marked, "source", "source", source_id)

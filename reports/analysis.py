@@ -25,6 +25,7 @@ from .metrics import compute_metrics
 from .paired import paired_table
 from .params import ALL, mirror_pairs
 from .queries import query_summary
+from .replicates import per_replicate_metrics
 from .suspects import COUNTED_ROLES, UNDECLARED, complete_scores, label_suspects, run_scales
 from .tests_table import test_table, watermark_cost
 
@@ -50,6 +51,7 @@ class Analysis:
     paired: pl.DataFrame  # paired DeLong tests of AUC_A = AUC_B per attack and method pair
     calibration: pl.DataFrame  # thresholds set on calibration negatives, TPR/FPR on held-out families
     budget: pl.DataFrame  # AUC/ARUC against the number of queries, for per-query methods
+    replicates: pl.DataFrame  # every metric per source replicate (empty with one source)
 
 
 def analyse(run: RunTables, min_count: int = 3, resamples: int = 1000, seed: int = 0) -> Analysis:
@@ -81,6 +83,7 @@ def analyse(run: RunTables, min_count: int = 3, resamples: int = 1000, seed: int
         paired=paired_table(labelled),
         calibration=calibration_table(labelled, models),
         budget=budget_table(scores, labelled, run.run_id, seed=seed),
+        replicates=per_replicate_metrics(scores, models, run.run_id, min_count, methods, scales),
     )
 
 

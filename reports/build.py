@@ -3,7 +3,8 @@
 Into `<run_dir>/report/` (or `out_dir`):
 
 * metrics.parquet, scores.parquet, models.parquet, margins.parquet, tests.parquet,
-  paired.parquet, calibration.parquet, budget.parquet — the exports (schemas in the README's "Result tables");
+  paired.parquet, calibration.parquet, budget.parquet, replicates.parquet and
+  replicate_spread.parquet (runs with several sources) — the exports (schemas in the README's "Result tables");
 * ru_curves.png, auc_by_attack.png, margins.png, budget.png — the figures;
 * report.html — self-contained (figures embedded), report.md — links the PNGs.
 
@@ -21,6 +22,7 @@ import polars as pl
 from ._atomic import atomic_path
 from .analysis import analyse
 from .load import load_run
+from .replicates import replicate_spread
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,9 @@ def build_report(
         report.out_dir / "calibration.parquet": analysis.calibration,
         report.out_dir / "budget.parquet": analysis.budget,
     }
+    if analysis.replicates.height:
+        exports[report.out_dir / "replicates.parquet"] = analysis.replicates
+        exports[report.out_dir / "replicate_spread.parquet"] = replicate_spread(analysis.replicates)
     for path, frame in exports.items():
         with atomic_path(path) as tmp:
             frame.write_parquet(tmp)

@@ -25,6 +25,7 @@ from .paper import (
     margin_table,
 )
 from .paired import SIGNIFICANCE, paired_display
+from .replicates import replicate_spread, spread_display
 from .tests_table import ALPHA
 from .winners import winner_lines
 
@@ -145,6 +146,21 @@ def _budget(analysis: Analysis, figure: Figure) -> Section:
         tables=(("", budget_display(analysis.budget)),), figures=(figure,))
 
 
+def _replicates(analysis: Analysis) -> Section:
+    title = "Between sources: one benchmark per source replicate"
+    sources = analysis.replicates.get_column("replicate").n_unique() if analysis.replicates.height else 1
+    if sources < 2:
+        return Section(title, ("This run has one source model, so the spread between sources is unknown; "
+                               "`[source] replicates = N` builds N independent benchmarks.",))
+    spread = replicate_spread(analysis.replicates)
+    return Section(title, (
+        f"{sources} independently trained sources, each with its own attacked copies, negatives and fingerprints "
+        "(no model shared). 'pooled AUC' puts every replicate's suspects in one set, as the tables above do; "
+        "'per source' computes the AUC on each replicate alone and gives the mean, standard deviation and range "
+        "between sources (per source in replicates.parquet, with every metric).",),
+        tables=(("", spread_display(analysis.metrics, spread)),))
+
+
 def build_sections(analysis: Analysis, figures: dict[str, Figure]) -> list[Section]:
     """The report, top to bottom."""
     metrics = analysis.metrics
@@ -157,6 +173,7 @@ def build_sections(analysis: Analysis, figures: dict[str, Figure]) -> list[Secti
         _paired(analysis),
         _calibration(analysis),
         _budget(analysis, figures["budget"]),
+        _replicates(analysis),
         Section("Robustness and uniqueness", figures=(figures["ru"],)),
         Section(
             "AUC per attack (SAC-style)",

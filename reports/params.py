@@ -84,10 +84,12 @@ def mirror_pairs(models: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     schema = pl.Schema({"positive_id": pl.String, "mirror_id": pl.String, "attack": pl.String})
     if "lineage" not in models.collect_schema().names():
         return pl.DataFrame(schema=schema)
+    # a mirror pairs with the copies of its own replicate's source (no column: one replicate)
+    replicate = pl.col("replicate") if "replicate" in models.collect_schema().names() else pl.lit(0)
     mirrors = models.filter(pl.col("lineage") == "mirror", pl.col("role") == "negative").select(
-        mirror_id="model_id", key=chain_key()
+        mirror_id="model_id", key=chain_key(), replicate=replicate
     )
     stolen = models.filter(pl.col("role").is_in(("source", "positive"))).select(
-        positive_id="model_id", attack="attack", key=chain_key()
+        positive_id="model_id", attack="attack", key=chain_key(), replicate=replicate
     )
-    return stolen.join(mirrors, on="key", how="inner").select(schema.names()).collect()
+    return stolen.join(mirrors, on=["key", "replicate"], how="inner").select(schema.names()).collect()

@@ -36,18 +36,19 @@ def test_table(scores: pl.DataFrame, models: pl.DataFrame, alpha: float = ALPHA)
 
 
 def watermark_cost(models: pl.DataFrame, clean_source_id: str | None) -> pl.DataFrame:
-    """Each marked source against the clean one: accuracy drop and training-time ratio."""
+    """Each marked source against the clean one of its replicate: accuracy drop and training-time ratio."""
     schema = {"source_id": pl.String, "test_acc": pl.Float64, "accuracy_drop": pl.Float64, "time_ratio": pl.Float64}
-    sources = models.filter(pl.col("role") == "source")
     if clean_source_id is None:
         return pl.DataFrame(schema=schema)
-    clean = sources.filter(pl.col("model_id") == clean_source_id)
-    marked = sources.filter(pl.col("model_id") != clean_source_id)
-    if clean.is_empty() or marked.is_empty():
-        return pl.DataFrame(schema=schema)
-    acc, seconds = clean["test_acc"][0], clean["train_seconds"][0]
-    return marked.select(
+    replicate = pl.col("replicate") if "replicate" in models.columns else pl.lit(0)
+    sources = models.filter(pl.col("role") == "source").with_columns(replicate=replicate)
+    # the clean sources: the run's first, and every source that negatives are counted against
+    clean_ids = {clean_source_id, *models.filter(pl.col("role") == "negative").get_column("source_id").to_list()}
+    is_clean = pl.col("model_id").is_in(list(clean_ids))
+    clean = sources.filter(is_clean).select("replicate", clean_acc="test_acc", clean_seconds="train_seconds")
+    seconds = pl.col("clean_seconds")
+    return sources.filter(is_clean.not_()).join(clean, on="replicate").select(
         source_id=pl.col("model_id"), test_acc=pl.col("test_acc"),
-        accuracy_drop=pl.lit(acc) - pl.col("test_acc"),
-        time_ratio=pl.col("train_seconds") / seconds if seconds else pl.lit(None, pl.Float64),
+        accuracy_drop=pl.col("clean_acc") - pl.col("test_acc"),
+        time_ratio=pl.when(seconds > 0).then(pl.col("train_seconds") / seconds),
     ).cast(schema)

@@ -48,7 +48,10 @@ def broken(path, value):
         ("attacks.list.0", "finetune(batch=0)", "attacks.list[0]", "finetune(batch=0) must be >= 1"),
         ("attacks.list.0", "transfer(task=parity,epochs=-2)", "attacks.list[0]", "transfer(epochs=-2) must be >= 1"),
         ("attacks.list.0", "distill(arch=mlp,temp=0)", "attacks.list[0]", "distill(temp=0.0) must be > 0"),
-        ("seed", "zero", "seed", "expected int"),
+        ("seed", "zero", "seed", "expected an integer, got str 'zero'"),
+        ("source.replicates", 0, "source.replicates", "from 1 to 64"),
+        ("source.replicates", [3, 3], "source.replicates", "distinct seeds"),
+        ("source.replicates", "two", "source.replicates", "expected an integer or a list"),
         ("methods", [], "methods", "at least one method"),
     ],
 )

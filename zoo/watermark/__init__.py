@@ -44,8 +44,9 @@ def marked_root(source_id: str, kind: str, /, **params: Any) -> str:
 
 
 def clean_root(derivation: str, arch: str, seed: int) -> str:
-    """An owner-side clean model: `train` with the derivation's recipe, another arch and seed."""
+    """An owner-side clean model: `train` with the derivation's recipe, another arch and seed.
+
+    A source replicate's rep tag is kept, so each replicate's owner trains its own models."""
     params = training_params(derivation)
     params.update(arch=arch, seed=seed, split=KEY_SPLIT)
-    params.pop("rep", None)
     return str(canonical(str(Step.of("train", params))))
