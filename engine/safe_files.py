@@ -91,22 +91,41 @@ def read_bytes(path: str | os.PathLike, limit: int, inside: str | os.PathLike | 
     return data
 
 
-def check_tree(root: str | os.PathLike) -> None:
+def check_tree(root: str | os.PathLike) -> set[str]:
     """Refuse a directory tree holding anything but regular files, directories and symlinks
-    that resolve to those inside `root`: what a run directory may contain."""
+    that resolve to those inside `root`: what a run directory may contain. Returns the
+    regular files' paths relative to `root` ('/'-separated), for `read_vetted`."""
     root = Path(root)
+    found = set()
     for folder, dirs, files in os.walk(root, followlinks=False):
         for name in (*dirs, *files):
-            path = Path(folder) / name
+            path = os.path.join(folder, name)
             mode = os.lstat(path).st_mode
             if stat.S_ISLNK(mode):
-                _check_inside(path, root)
+                _check_inside(Path(path), root)
                 try:
                     mode = os.stat(path).st_mode
                 except OSError:
                     raise UnsafeFileError(path, "is a broken symlink") from None
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            if stat.S_ISREG(mode):
+                found.add(Path(os.path.relpath(path, root)).as_posix())
+            elif not stat.S_ISDIR(mode):
                 raise UnsafeFileError(path, f"is {_kind(mode)}, expected a regular file or directory")
+    return found
+
+
+def read_vetted(path: str | os.PathLike) -> bytes:
+    """The bytes of a file `check_tree` listed: opened non-blocking and checked regular on the
+    handle (so a FIFO swapped in since cannot hang the read), without resolving its path again."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as err:
+        raise UnsafeFileError(path, f"cannot be read ({err.strerror or err})") from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise UnsafeFileError(path, f"is {_kind(mode)}, expected a regular file")
+        return handle.read()
 
 
 def files_under(directory: str | os.PathLike, suffix: str, inside: str | os.PathLike) -> list[Path]:

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from engine import rundir
 from engine.rundir import DamagedFile, verified
-from engine.safe_files import check_tree, files_under, read_bytes, regular_file
+from engine.safe_files import UnsafeFileError, check_tree, files_under, read_bytes, read_vetted
 
 from .failures import read_failures
 from .schemas import polars_schema
@@ -85,7 +85,7 @@ def load_run(run_dir: str | os.PathLike) -> RunTables:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ValueError(f"run directory {run_dir} does not exist")
-    check_tree(run_dir)
+    files = check_tree(run_dir)
     for required in ("run.json", "models.parquet"):
         if not (run_dir / required).is_file():
             raise ValueError(f"{run_dir} is not a complete run: {required} is missing")
@@ -99,7 +99,7 @@ def load_run(run_dir: str | os.PathLike) -> RunTables:
     if missing:
         raise ValueError(f"{run_dir / 'models.parquet'} lacks columns {missing}")
 
-    shards = recorded_shards(run_dir)
+    shards = recorded_shards(run_dir, files)
     this_run = pl.col("run_id") == run_info["run_id"]  # a shard of another run is never mixed in
     return RunTables(
         run_dir=run_dir,
@@ -115,23 +115,27 @@ def load_run(run_dir: str | os.PathLike) -> RunTables:
 REBUILD = "`fpbench check --repair` then `fpbench run` rebuild it"
 
 
-def recorded_shards(run_dir: Path) -> dict[str, list[Path]]:
+def recorded_shards(run_dir: Path, files: set[str] | None = None) -> dict[str, list[Path]]:
     """The score and query shards that job records vouch for, each checked against its sha256;
     a damaged or missing one is a ValueError naming it. A shard without a record belongs to a
-    job that never finished: it is not read."""
+    job that never finished: it is not read. `files` is `check_tree(run_dir)`'s listing
+    (taken here when not given): every file named is a vetted regular file of the run."""
+    files = check_tree(run_dir) if files is None else files
     shards: dict[str, list[Path]] = {"scores": [], "queries": []}
-    for record in files_under(run_dir / "records", ".json", run_dir):
+    records = sorted(f for f in files if f.startswith("records/") and f.endswith(".json")
+                     and not f.rsplit("/", 1)[-1].startswith("."))  # a dot name is a write in flight
+    for record in records:
         try:
-            items = sorted(json.loads(record.read_bytes())["files"].items())
+            items = sorted(json.loads(read_vetted(run_dir / record))["files"].items())
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise ValueError(f"{record} is not a job record; {REBUILD}") from None
+            raise ValueError(f"{run_dir / record} is not a job record; {REBUILD}") from None
         for name, sha in items:
             table, path = str(name).split("/", 1)[0], run_dir / str(name)
-            if table not in shards or not path.is_file():
-                raise ValueError(f"{path} is missing, though {record} records it; {REBUILD}")
-            try:  # a regular file inside the run (never a FIFO), whose bytes are the recorded ones
-                verified(regular_file(path, run_dir).read_bytes(), sha, str(path))
-            except DamagedFile as err:
+            if table not in shards or str(name) not in files:
+                raise ValueError(f"{path} is missing, though {run_dir / record} records it; {REBUILD}")
+            try:  # the bytes are the recorded ones
+                verified(read_vetted(path), sha, str(path))
+            except (DamagedFile, UnsafeFileError) as err:
                 raise ValueError(f"{err}; {REBUILD}") from None
             shards[table].append(path)
     return {table: sorted(paths) for table, paths in shards.items()}
