@@ -1,4 +1,4 @@
-"""`fpbench` command line: run, report, compare, list.
+"""`fpbench` command line: run, status, report, compare, check, list.
 
 Exit codes: 0 success, 2 bad input (spec, run directory, model file), 3 the run
 finished but some jobs failed (listed in failures.parquet), 1 anything else.
@@ -72,6 +72,10 @@ def _cmd_run(args) -> int:
         for failure in result.failures[:10]:
             what = failure.method or (failure.model_id or "")[:70]
             console.print(escape(f"  {failure.job} {what}: {failure.error}"))
+    if result.summary:
+        from engine.summary import summary_lines
+
+        Console().print("\n".join(summary_lines(result.summary)), markup=False, highlight=False, soft_wrap=True)
     try:  # a run at a URI is summarised from a local mirror of its tables
         tables = load_run(_local_run(str(result.run_dir), None))
     except ValueError as err:
@@ -192,33 +196,38 @@ def _cmd_check(args) -> int:
     return DAMAGED
 
 
-def _cmd_list(args) -> int:
+def _cmd_status(args) -> int:
+    """How far a run is, from its files alone; --watch repeats until it ends (or Ctrl-C)."""
+    import time
+
+    from engine.status import run_status, status_lines
+
     out = Console()
-    if args.what == "methods":
-        from methods import METHODS, get_method
+    try:
+        while True:
+            try:
+                status = run_status(args.run_dir)
+            except (ValueError, OSError) as err:  # not a run directory, an unknown URI scheme, unreadable
+                _error(err)
+                return 2
+            if args.watch and out.is_terminal:
+                out.clear()
+            out.print("\n".join(status_lines(status)), markup=False, highlight=False, soft_wrap=True)
+            if not args.watch or status.state in ("finished", "stopped"):
+                return 0
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
 
-        for name in sorted(METHODS):
-            cls = get_method(name)
-            out.print(f"[bold]{name}[/] ({cls.access}): {cls.summary}  defaults: {cls.defaults}")
-    elif args.what == "attacks":
-        from zoo.steps import get_step, list_attacks
 
-        for name in list_attacks():
-            kind = get_step(name)
-            required = ", ".join(f"{k}=?" for k in kind.required)
-            out.print(f"[bold]{name}[/]: {kind.summary}  params: {required + ' ' if required else ''}{kind.defaults}")
-    elif args.what == "archs":
-        from zoo.archs import list_archs
+def _cmd_list(args) -> int:
+    from engine.listing import WHAT, as_json, print_tables
 
-        out.print("\n".join(list_archs()))
-    elif args.what == "datasets":
-        from zoo.datasets import list_datasets
-
-        out.print("\n".join(list_datasets()))
+    chosen = (args.what,) if args.what else WHAT
+    if args.json:
+        sys.stdout.write(as_json(chosen) + "\n")
     else:
-        from engine.config import list_presets
-
-        out.print("\n".join(list_presets()))
+        print_tables(chosen, Console())
     return 0
 
 
@@ -231,6 +240,17 @@ def _count(low: int, high: int):
         return int(text)
 
     return parse
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a refresh interval from 1 s to a day."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 1.0 <= value <= 86400.0:
+        raise argparse.ArgumentTypeError(f"expected seconds from 1 to 86400, got {text!r}")
+    return value
 
 
 def _address(text: str) -> str:
@@ -286,9 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--repair", action="store_true", help="delete the damaged files so the next run rebuilds them")
     check.set_defaults(func=_cmd_check)
 
+    status = sub.add_parser("status", help="how far a run is: done/total, failures, workers, ETA (from its files)",
+                            description="Report a run's progress from its directory alone (never from its driver): "
+                                        "done/total per kind of job, failures so far, workers seen recently, ETA.")
+    status.add_argument("run_dir", help="a run directory, or a run's URI (s3://, gs://, file://, ...)")
+    status.add_argument("--watch", type=_seconds, nargs="?", const=10.0, metavar="SECONDS",
+                        help="refresh every SECONDS (default 10) until the run ends; Ctrl-C stops")
+    status.set_defaults(func=_cmd_status)
+
     lister = sub.add_parser("list", help="list registered methods, attacks, architectures, data sets or bundled specs",
-                            description="List what a spec may name.")
-    lister.add_argument("what", choices=["methods", "attacks", "archs", "datasets", "presets"])
+                            description="List what a spec may name (everything when WHAT is left out).")
+    lister.add_argument("what", nargs="?", choices=["methods", "attacks", "archs", "datasets", "presets"])
+    lister.add_argument("--json", action="store_true", help="one JSON object keyed by registry, for scripts")
     lister.set_defaults(func=_cmd_list)
     return parser
 

@@ -18,20 +18,22 @@ class JobResult:
     seconds: float = 0.0
     node: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)  # the worker process: tells recycled actors apart
+    marks: list[tuple[str, str, float]] = field(default_factory=list)  # (event, id, seconds into the job)
 
 
 def run_job(worker: Worker, job: Job) -> JobResult:
     result = JobResult(job)
     previous = worker.on_event
+    started = time.perf_counter()
 
     def record(kind: str, key: str) -> None:
         result.events[kind] = result.events.get(kind, 0) + 1
+        result.marks.append((kind, key, time.perf_counter() - started))  # splits the job's time by what it did
         if kind == "trained":
             result.trained.append(key)
         previous(kind, key)
 
     worker.on_event = record
-    started = time.perf_counter()
     try:
         if job.members:
             worker.train_pack(job.members)

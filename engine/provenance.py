@@ -142,3 +142,9 @@ def write_provenance(run_dir: Location, spec: RunSpec, run_id: str, device: str)
                     "processor": platform.machine(), "cpus": os.cpu_count(), "device": device},
     }
     run_dir.write_text("run.json", json.dumps(record, indent=1, sort_keys=True))
+
+
+def record_summary(run_dir: Location, summary: dict) -> None:
+    """Keep the end-of-run summary in run.json (`summary`: the latest attempt's), next to the provenance."""
+    record = parse_run_json(run_dir.read_bytes("run.json"), f"{run_dir}/run.json")
+    run_dir.write_text("run.json", json.dumps({**record, "summary": summary}, indent=1, sort_keys=True))

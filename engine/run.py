@@ -3,7 +3,9 @@
 The same plan runs on the local executor or on Ray; both pull jobs from the same
 scheduler and write the same shards, so a run started on one can be resumed on the
 other. A resumed run first checks everything it would reuse (`engine.integrity`):
-damaged files are cleared, listed in `RunResult.repaired`, and rebuilt.
+damaged files are cleared, listed in `RunResult.repaired`, and rebuilt. While jobs
+run, `progress.json` (`engine.heartbeat`) follows them for `fpbench status`; a run
+that had work ends by keeping where its time went in run.json (`engine.summary`).
 """
 from __future__ import annotations
 
@@ -15,15 +17,17 @@ import torch
 from engine.config import RunSpec
 from engine.failures import Failure, write_failures
 from engine.fs import Location
+from engine.heartbeat import HEARTBEAT_S, write_heartbeat
 from engine.integrity import Damage, check_run, repair
 from engine.lock import RunLock
 from engine.manifest import write_manifest
 from engine.plan import Plan, build_plan
-from engine.progress import RunProgress
-from engine.provenance import check_run_dir, write_provenance
+from engine.progress import Counts, RunProgress
+from engine.provenance import check_run_dir, record_summary, write_provenance
 from engine.scheduler import Scheduler
 from engine.sink import ShardSink
 from engine.store import ArtifactStore
+from engine.summary import run_summary
 from zoo.datasets import load_splits
 
 
@@ -38,6 +42,7 @@ class RunResult:
     busy_seconds: float = 0.0
     repaired: list[Damage] = field(default_factory=list)  # damaged files found on resume, now rebuilt
     stale_lock: dict | None = None  # the lock of a dead driver this run took over
+    summary: dict | None = None  # where the time went (engine.summary); None when there was nothing to do
 
 
 def pick_device(choice: str) -> str:
@@ -110,22 +115,44 @@ def _run_locked(spec: RunSpec, plan: Plan, run_dir: Location, resuming: bool, ki
         write_provenance(run_dir, spec, plan.run_id, device)
     write_manifest(run_dir, plan, store)  # a run killed from here on can still be reported
     sched = scheduler_for(plan, store, sink)
-    queries_total = sum(len(j.queries) for j in sched.query_jobs.values())
-    with RunProgress(len(sched.query_jobs), queries_total, enabled=show_progress) as progress:
+    working = not sched.finished()  # a finished run is left exactly as it is
+    workers = None  # on Ray: as many as are seen busy
+    if kind != "ray":
+        from engine.local import default_workers
+
+        workers = min(spec.executor_options["workers"] or default_workers(device), sched.jobs_left())
+    with RunProgress(counts_of(plan, sched), enabled=show_progress) as progress:
+        progress.track(sched, workers or None)
         progress.refresh_every(MANIFEST_EVERY_S, lambda: write_manifest(run_dir, plan, store))
+        if working:
+            progress.heartbeat(HEARTBEAT_S, lambda record: write_heartbeat(run_dir, plan.run_id, record))
         if kind == "ray":
             from engine.ray_executor import run_ray
 
             result.failures = run_ray(sched, spec, run_dir, options, progress)
         else:
-            from engine.local import WorkerSetup, default_workers, run_local
+            from engine.local import WorkerSetup, run_local
 
             setup = WorkerSetup(plan, run_dir, spec.dataset, spec.dataset_root, device)
-            workers = min(spec.executor_options["workers"] or default_workers(device), sched.jobs_left())
             result.failures = run_local(sched, setup, progress, spec.executor_options["max_attempts"], workers)
+        write_failures(run_dir, result.failures)  # first: a full disk must not lose the failure record
+        write_manifest(run_dir, plan, store)
+        if working:
+            progress.finish()
     result.events = dict(progress.events)
     result.queries_run = result.events.get("queried", 0)
     result.jobs_done, result.busy_seconds = progress.jobs_done, progress.busy_seconds
-    write_failures(run_dir, result.failures)  # first: a full disk must not lose the failure record
-    write_manifest(run_dir, plan, store)
+    if working:
+        result.summary = run_summary(progress.results, plan, progress.elapsed(), workers or len(progress.workers_seen),
+                                     progress.estimator.checks)
+        record_summary(run_dir, result.summary)
     return result
+
+
+def counts_of(plan: Plan, sched: Scheduler) -> Counts:
+    """The plan's models, fingerprints and queries, and how many of each a fresh scheduler found done."""
+    pending_queries = sum(len(job.queries) for job in sched.query_jobs.values())
+    return Counts(total={"models": len(plan.nodes), "fingerprints": len(plan.fingerprints),
+                         "queries": len(plan.queries)},
+                  done={"models": len(sched.models), "fingerprints": len(sched.fingerprints),
+                        "queries": len(plan.queries) - pending_queries})

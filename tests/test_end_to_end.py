@@ -1,4 +1,5 @@
 """A real run on digits: IPGuard tells stolen copies from independent models, and re-runs resume."""
+import json
 import os
 
 import polars as pl
@@ -65,8 +66,9 @@ def test_deleting_one_shard_recomputes_only_that_shard(run):
     again = run_spec(build_spec(tiny_spec()), out=out, show_progress=False)
     assert again.queries_run == 1 and again.events.get("trained", 0) == 0
     after = snapshot(out)
-    changed = {p for p in after if before.get(p) != after[p]}
+    changed = {p for p in after if before.get(p) != after[p]} - {out / "run.json", out / "progress.json"}
     assert victim in changed and {p.stem for p in changed} == {victim.stem}  # its shards and job record
+    assert json.loads((out / "run.json").read_text())["summary"]["jobs"] == 1  # run.json keeps the latest summary
     assert [d.path for d in again.repaired] == [str(victim.relative_to(out))]
     assert pl.read_parquet(victim).equals(content)
 
