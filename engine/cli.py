@@ -132,7 +132,7 @@ def _cmd_compare(args) -> int:
     import polars as pl
 
     from engine.provenance import check_output_dir
-    from reports.compare import compare_runs, print_comparison
+    from reports.compare import compare_difference, compare_runs, print_comparison
 
     run_dirs = []
     try:
@@ -142,12 +142,13 @@ def _cmd_compare(args) -> int:
             check_output_dir(Path(args.out).parent)
         run_dirs = [_local_run(where, None) for where in args.run_dirs]
         compared = compare_runs(run_dirs, min_count=args.min_count, resamples=args.resamples)
+        difference = compare_difference(*run_dirs) if len(run_dirs) == 2 else None
     except ValueError as err:
         _error(err)
         return 2
     except pl.exceptions.PolarsError as err:
         return _unreadable(run_dirs, err)
-    print_comparison(compared, Console())
+    print_comparison(compared, Console(), difference)
     if args.out:
         from reports._atomic import atomic_path
 

@@ -127,6 +127,7 @@ def test_compare_puts_runs_side_by_side(tmp_path, capsys):
     assert main(["compare", str(first), str(second), "--resamples", "10", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "ΔAUC" in printed and "distill" in printed and "(digits)" in printed
+    assert "(paired)" in printed  # the two fixture runs share their zoo, so the test is paired
     assert pl.read_parquet(out).equals(compared)
 
 
