@@ -26,7 +26,7 @@ def broken(path, value):
     "path, value, where, fragment",
     [
         ("dataset.name", "mnist", "dataset.name", "allowed: cifar10, cifar100, digits"),
-        ("source.arch", "alexnet", "source.arch", "allowed: cnn, mlp"),
+        ("source.arch", "alexnet", "source.arch", "allowed: cnn, densenet121, mlp"),
         ("source.epochs", "many", "source.epochs", "must be int"),
         ("source.epoch", 3, "source.epoch", "unknown field; allowed:"),
         ("attacks.list.0", "finetune(mode=all)", "attacks.list[0]", "allowed: ftll, ftal, rtll, rtal"),

@@ -22,3 +22,4 @@ def list_archs() -> list[str]:
 
 
 from zoo.archs import cnn, mlp, mobilenet, resnet, vgg  # noqa: E402,F401  (registers the built-in families)
+from zoo.archs import densenet, mobilenetv2, resnet_cifar, vgg_cifar  # noqa: E402,F401  (the papers' archs)
