@@ -20,7 +20,7 @@ from zoo.spec import Derivation, DerivationError, Step, canonical
 from zoo.steps import REPLICATE
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "zoo" / "presets"
-TRAIN_KEYS = ("epochs", "lr", "batch", "opt", "wd")
+TRAIN_KEYS = ("epochs", "lr", "batch", "opt", "wd", "sched", "warmup", "smooth", "aug")  # zoo.recipes.Recipe
 # Upper bounds: beyond these a value is a typo (10**12 epochs), not an experiment.
 TRAIN_MAX = {"epochs": 10_000, "batch": 1 << 20, "lr": 10.0, "wd": 10.0}
 MAX_SPEC_BYTES = 1 << 20  # a spec is a page of TOML; anything bigger is not one

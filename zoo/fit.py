@@ -13,6 +13,7 @@ on CPU bit for bit (see `Kernels`).
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.augment import Augment
 from zoo.pack import PackedNet, unpack_into
 
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -58,21 +60,25 @@ class Kernels:
     runs once per layer, not per member; ~30% for the tiny mlp); the exact kernels
     still train 1.2-2.5x more than the loop before packing, so CPU stays exact.
     CUDA training is not bitwise reproducible anyway (cuDNN algorithm choice,
-    atomics), so there a pack takes the one-call kernels and fused Adam.
+    atomics), so there a pack takes the one-call kernels and fused Adam, and the
+    papers' GPU settings: bf16 autocast, NHWC and cuDNN's autotuner (benchmarks/gpu_check.sh
+    measures each). CPU keeps float32.
     """
 
     per_member: bool
     channels_last: bool
     fused_adam: bool
+    autocast: bool = False  # bf16 autocast of the forward pass and loss
 
     @classmethod
     def for_device(cls, device: torch.device | str) -> "Kernels":
         device = torch.device(device)
         if device.type == "cpu":
             # NHWC: measured on CPU (1 thread, digits, K=1 and K=4), a step takes 15-30% less
-            # time for cnn, resnet and vgg and ~45% less for mobilenet; unmeasured on CUDA.
+            # time for cnn, resnet and vgg and ~45% less for mobilenet.
             return cls(per_member=True, channels_last=True, fused_adam=False)
-        return cls(per_member=False, channels_last=False, fused_adam=fused_adam_works(device.type))
+        torch.backends.cudnn.benchmark = True  # fixed batch shapes: let cuDNN pick its fastest algorithms
+        return cls(per_member=False, channels_last=True, fused_adam=fused_adam_works(device.type), autocast=True)
 
 
 def make_optimizer(params: Iterable[nn.Parameter], opt: str, lr: float, weight_decay: float = 0.0,
@@ -123,9 +129,50 @@ class TrainTask:
     criterion: Criterion = F.cross_entropy
     trainable: str | None = None
     loss: BatchLoss | None = None
+    sched: str = "constant"  # the lr over the run's steps: zoo.recipes.SCHEDULES
+    warmup: int = 0  # epochs of linear warm-up first
+    augment: Augment = Augment()  # applied to each batch on the device, from the task's own seed
 
 
-SHARED = ("epochs", "lr", "batch", "opt", "weight_decay", "criterion", "trainable")
+SHARED = ("epochs", "lr", "batch", "opt", "weight_decay", "criterion", "trainable", "sched", "warmup", "augment")
+
+
+def label_loss(smooth: float = 0.0) -> Criterion:
+    """Cross-entropy on class indices, with label smoothing when `smooth` > 0."""
+    return functools.partial(F.cross_entropy, label_smoothing=smooth) if smooth else F.cross_entropy
+
+
+def lr_factor(sched: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """The multiplier of the base lr at optimizer step t (LambdaLR's function).
+
+    constant: 1. cosine: half a cosine from 1 to 0 over the steps after warm-up
+    (pytorch-cifar's CosineAnnealingLR, stepped per batch). step: x0.1 at 50 % and
+    again at 75 % of the steps. onecycle: linear from 0.04 up to 1 over the first
+    30 % (or the warm-up, when longer), then cosine down to 0. Warm-up ramps linearly from 1/warmup_steps to 1.
+    """
+    def factor(t: int) -> float:
+        if t < warmup_steps:
+            return (t + 1) / warmup_steps
+        left = max(total_steps - warmup_steps, 1)
+        done = (t - warmup_steps) / left
+        if sched == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+        if sched == "step":
+            return 0.1 ** ((t >= total_steps * 0.5) + (t >= total_steps * 0.75))
+        if sched == "onecycle":
+            rise = max(int(total_steps * 0.3), 1)
+            if t < rise:
+                return 0.04 + 0.96 * t / rise
+            return 0.5 * (1 + math.cos(math.pi * min((t - rise) / max(total_steps - rise, 1), 1.0)))
+        return 1.0
+
+    return factor
+
+
+def steps_per_epoch(n: int, batch: int) -> int:
+    """How many batches `batches` yields per epoch (a lone last sample is skipped)."""
+    count = len(range(0, n, batch))
+    return count - 1 if n >= 2 and n % batch == 1 else count
 
 
 def same_criterion(a: Criterion, b: Criterion) -> bool:
@@ -190,6 +237,23 @@ def gather(tensors: list[torch.Tensor], index: torch.Tensor, dim: int) -> torch.
     return torch.stack([t[i] for t, i in zip(tensors, index)], dim=dim)
 
 
+def batch_inputs(tasks: list[TrainTask], index: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+    """(B, K, ...) inputs of one step: gathered rows, each member's augmented with its own generator."""
+    augment = tasks[0].augment
+    if augment.identity:
+        return gather([t.x for t in tasks], index, dim=1)
+    return torch.stack([augment.apply(t.x[i], g) for t, i, g in zip(tasks, index, generators)], dim=1)
+
+
+def schedule(optimizer, first: TrainTask):
+    """The lr schedule of `first`'s recipe over every step of the run, or None for a constant lr."""
+    if first.sched == "constant" and not first.warmup:
+        return None
+    per_epoch = steps_per_epoch(len(first.x), first.batch)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_factor(first.sched, first.warmup * per_epoch, first.epochs * per_epoch))
+
+
 def fit_many(tasks: list[TrainTask], kernels: Kernels | None = None) -> list[nn.Module]:
     """Train every task's model in place as members of one packed network; returns the models."""
     if not tasks:
@@ -208,15 +272,20 @@ def fit_many(tasks: list[TrainTask], kernels: Kernels | None = None) -> list[nn.
     for param in packed.parameters():  # the pack is a copy: its frozen part needs no backward
         param.requires_grad_(id(param) in trained)
     optimizer = make_optimizer(chosen, first.opt, first.lr, first.weight_decay, kernels.fused_adam)
-    xs, ys = [t.x for t in tasks], [t.targets for t in tasks]
+    lr_schedule = schedule(optimizer, first)
+    ys = [t.targets for t in tasks]
+    augmenting = [torch.Generator().manual_seed(t.seed + 1) for t in tasks]  # apart from the order's generator
     packed.train()
     for index in batches(tasks):
-        logits = packed(gather(xs, index, dim=1).transpose(0, 1))  # (B, K, ...) is the packed layout
-        losses = [first.criterion(*pair) for pair in zip(logits.unbind(), gather(ys, index, dim=0).unbind())]
+        with torch.autocast(first.x.device.type, torch.bfloat16, enabled=kernels.autocast):
+            logits = packed(batch_inputs(tasks, index, augmenting).transpose(0, 1))  # (B, K, ...): packed layout
+            losses = [first.criterion(*pair) for pair in zip(logits.float().unbind(), gather(ys, index, 0).unbind())]
         value = sum(losses[1:], losses[0])  # d(sum)/d(loss_k) = 1: each member's gradient is its own
         optimizer.zero_grad(set_to_none=True)
         value.backward()
         optimizer.step()
+        if lr_schedule is not None:
+            lr_schedule.step()
     unpack_into(packed, models)
     for model in models:
         model.eval()

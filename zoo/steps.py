@@ -58,6 +58,12 @@ class StepKind:
     choices: ClassVar[dict[str, tuple[Value, ...]]] = {}
     summary: ClassVar[str] = ""
     tiny: ClassVar[str] = ""  # a seconds-scale instance for the registry's contract test
+    quiet: ClassVar[dict[str, Value]] = {}  # parameters left out of the id at these (neutral) values
+
+    @classmethod
+    def defaults_for(cls, params: dict[str, Value]) -> dict[str, Value]:
+        """The defaults that complete `params`: `defaults`, or for a root step its data set's recipe."""
+        return cls.defaults
 
     @classmethod
     def check(cls, params: dict[str, Value]) -> None:
@@ -159,7 +165,8 @@ def canonical_step(step: Step, root: bool) -> Step:
     rep = params.pop(REPLICATE, 0)
     if not isinstance(rep, int) or isinstance(rep, bool) or rep < 0:
         raise DerivationError(f"{step.name}(rep={rep!r}) must be a non-negative integer")
-    allowed = set(kind.required) | set(kind.defaults)
+    defaults = kind.defaults_for(params)
+    allowed = set(kind.required) | set(defaults)
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise DerivationError(
@@ -168,19 +175,22 @@ def canonical_step(step: Step, root: bool) -> Step:
     missing = [k for k in kind.required if k not in params]
     if missing:
         raise DerivationError(f"{step.name}() needs parameter {missing[0]!r}")
-    merged = dict(kind.defaults)
+    merged = dict(defaults)
     for key, value in params.items():
         if isinstance(value, str) and not is_word(value):
             raise DerivationError(f"{step.name}({key}={value!r}): a value is one word of letters, digits, '_.+-'")
-        merged[key] = _coerce(step.name, key, value, kind.defaults.get(key))
+        merged[key] = _coerce(step.name, key, value, defaults.get(key))
     for key, options in kind.choices.items():
-        if merged.get(key) not in options:
+        if key in merged and merged[key] not in options:
             raise DerivationError(
                 f"{step.name}({key}={merged.get(key)!r}) is not allowed; "
                 f"allowed: {', '.join(map(str, options))}"
             )
     check_shared_bounds(step.name, merged)
     kind.check(merged)
+    for key, neutral in kind.quiet.items():
+        if key in merged and merged[key] == neutral:
+            del merged[key]
     if rep:
         merged[REPLICATE] = rep
     return Step.of(step.name, merged)

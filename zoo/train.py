@@ -1,7 +1,8 @@
 """`train(arch,dataset,...)`: the root of every derivation, a model trained from scratch.
 
 The source trains on the `defender` split, independent negatives on `independent`;
-the split is a parameter so the id says which data a model has seen.
+the split is a parameter so the id says which data a model has seen. The training
+settings default to the data set's recipe (`zoo.recipes`), written out in the id.
 """
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ import torch
 
 from zoo.archs import ARCHS, build_arch
 from zoo.datasets import DATASETS, SPLITS
-from zoo.fit import TrainTask
+from zoo.fit import TrainTask, label_loss
+from zoo.recipes import AUGMENTATIONS, NEUTRAL, SCHEDULES, recipe_for
 from zoo.spec import DerivationError
 from zoo.steps import StepContext, StepKind, register_step
+
+
+# The parameters every step that trains from scratch takes (the watermark steps add their own).
+SCRATCH = {"split": "defender", "seed": 0, "epochs": 30, "lr": 0.001, "batch": 64, "opt": "adam", "wd": 0.0}
 
 
 @register_step("train")
@@ -20,17 +26,16 @@ class Train(StepKind):
     root = True
     positional = ("arch", "dataset")
     required = ("arch", "dataset")
-    defaults = {
-        "split": "defender",
-        "seed": 0,
-        "epochs": 30,
-        "lr": 0.001,
-        "batch": 64,
-        "opt": "adam",
-        "wd": 0.0,
-    }
-    choices = {"split": SPLITS, "opt": ("adam", "sgd")}
-    summary = "train a model from scratch on one split"
+    defaults = {**SCRATCH, **NEUTRAL}
+    quiet = NEUTRAL
+    choices = {"split": SPLITS, "opt": ("adam", "sgd"), "sched": SCHEDULES, "aug": tuple(AUGMENTATIONS)}
+    summary = "train a model from scratch on one split (its data set's recipe unless the id says otherwise)"
+
+    @classmethod
+    def defaults_for(cls, params):
+        """The data set's recipe (zoo.recipes) for the training fields this step has."""
+        recipe = recipe_for(str(params.get("dataset"))).params()
+        return {**cls.defaults, **{k: v for k, v in recipe.items() if k in cls.defaults}}
 
     @classmethod
     def check(cls, params):
@@ -42,6 +47,10 @@ class Train(StepKind):
             raise DerivationError(
                 f"{name}(dataset={params['dataset']!r}): unknown; allowed: {', '.join(DATASETS.names())}"
             )
+        if not 0 <= params.get("warmup", 0) < params["epochs"]:
+            raise DerivationError(f"{name}(warmup={params['warmup']!r}) must be >= 0 and below epochs")
+        if not 0 <= params.get("smooth", 0.0) < 1:
+            raise DerivationError(f"{name}(smooth={params['smooth']!r}) must be in [0, 1)")
 
     def check_data(self, params, data) -> None:
         """A root step trains on the run's data set only: the id must say which data it saw."""
@@ -64,4 +73,8 @@ class Train(StepKind):
             opt=params["opt"],
             seed=ctx.seed,
             weight_decay=params["wd"],
+            criterion=label_loss(params.get("smooth", 0.0)),
+            sched=params.get("sched", "constant"),
+            warmup=params.get("warmup", 0),
+            augment=AUGMENTATIONS[params.get("aug", "none")],
         )

@@ -2,7 +2,8 @@
 
 FTLL: train only the last layer. FTAL: train all layers. RTLL / RTAL: first
 re-initialise the last layer, then train it alone / everything. Defaults follow
-FingerBench: 10 epochs of SGD at lr 0.005 on the `finetune` split.
+FingerBench: 10 epochs of SGD at lr 0.005 on the `finetune` split, augmented as the
+data set's recipe augments (crop and flip on CIFAR; nothing on digits).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 
 from zoo.datasets import SPLITS
 from zoo.fit import TrainTask
+from zoo.recipes import augment_for
 from zoo.steps import StepContext, StepKind, register_attack
 
 
@@ -38,4 +40,5 @@ class FineTune(StepKind):
             opt=params["opt"],
             seed=ctx.seed,
             trainable="head" if mode.endswith("ll") else None,
+            augment=augment_for(ctx.data.name),
         )

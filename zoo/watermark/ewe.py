@@ -43,7 +43,7 @@ from zoo.archs import build_arch
 from zoo.fit import fit
 from zoo.spec import DerivationError
 from zoo.steps import StepContext, register_step
-from zoo.train import Train
+from zoo.train import SCRATCH, Train
 from zoo.watermark import KEY_SPLIT
 
 EWE_DEFAULTS = {
@@ -111,7 +111,7 @@ class EntangledWatermark(Train):
     """A `train` step that also embeds a mark: same recipe parameters, same checks."""
 
     name = "wm_ewe"
-    defaults = {**Train.defaults, **EWE_DEFAULTS}
+    defaults = {**SCRATCH, **EWE_DEFAULTS}  # no schedule, smoothing or augmentation
     summary = "train from scratch with an SNNL-entangled trigger watermark (Jia et al., USENIX Security 2021)"
 
     @classmethod

@@ -22,7 +22,7 @@ from zoo.archs import build_arch
 from zoo.fit import fit
 from zoo.spec import DerivationError
 from zoo.steps import StepContext, register_step
-from zoo.train import Train
+from zoo.train import SCRATCH, Train
 from zoo.watermark import KEY_SPLIT
 from zoo.watermark.style import style_image, stylize
 
@@ -43,7 +43,7 @@ class ExternalFeatures(Train):
     """A `train` step that also embeds a mark: same recipe parameters, same checks."""
 
     name = "wm_features"
-    defaults = {**Train.defaults, **FEATURE_DEFAULTS}
+    defaults = {**SCRATCH, **FEATURE_DEFAULTS}  # no schedule, smoothing or augmentation
     choices = {**Train.choices, "split": (KEY_SPLIT,)}
     summary = "train from scratch with a styled share of the training set (Li et al., AAAI 2022)"
 

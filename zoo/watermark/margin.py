@@ -30,7 +30,7 @@ from zoo.archs import build_arch
 from zoo.fit import fit
 from zoo.spec import DerivationError
 from zoo.steps import StepContext, register_step
-from zoo.train import Train
+from zoo.train import SCRATCH, Train
 from zoo.watermark import KEY_SPLIT
 
 MARGIN_DEFAULTS = {
@@ -95,7 +95,7 @@ class MarginWatermark(Train):
     """A `train` step that also embeds a mark: same recipe parameters, same checks."""
 
     name = "wm_margin"
-    defaults = {**Train.defaults, **MARGIN_DEFAULTS}
+    defaults = {**SCRATCH, **MARGIN_DEFAULTS}  # no schedule, smoothing or augmentation
     summary = "train from scratch with margin-maximised watermark keys (Kim et al., ICML 2023)"
 
     @classmethod
