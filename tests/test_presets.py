@@ -23,7 +23,7 @@ def counts(name):
     return suspects, Counter((n.role, n.lineage, n.attack) for n in suspects)
 
 
-@pytest.mark.parametrize("name", ["fingerbench", "fingerbench-hard"])
+@pytest.mark.parametrize("name", ["fingerbench", "fingerbench-hard", "fingerbench-cifar10"])
 def test_fingerbench_is_the_154_model_shape(name):
     suspects, by = counts(name)
     assert len(suspects) == 154
@@ -97,3 +97,42 @@ def test_fingerbench_manifest_has_the_planned_counts(tmp_path):
     assert roles == {"source": 1, "positive": 62, "negative": 91}
     assert set(manifest.columns) >= {"role", "attack", "attack_params", "arch", "parent_id", "test_acc",
                                      "agreement", "train_seconds"}
+
+
+PAPER_PRESETS = {  # preset -> (data set, source arch, positives by attack, negatives)
+    "sac-cifar10": ("cifar10", "vgg16_bn", {"finetune": 20, "prune": 15, "extract": 60, "transfer": 20}, 60),
+    "marginfinger-cifar10": ("cifar10", "vgg16_bn", {"finetune": 20, "prune": 15, "extract": 60, "transfer": 10}, 20),
+    "marginfinger-tinyimagenet": ("tiny_imagenet", "vgg16_bn",
+                                  {"finetune": 20, "prune": 5, "extract": 60, "transfer": 10}, 20),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_PRESETS))
+def test_paper_presets_have_their_papers_zoo(name):
+    dataset, arch, positives, negatives = PAPER_PRESETS[name]
+    spec = load_spec(name)
+    assert spec.dataset == dataset and spec.source_id.startswith(f"train({arch},{dataset},")
+    assert "sched=cosine" in spec.source_id  # the data set's recipe, written in the id
+    suspects, by = counts(name)
+    found = {k[2]: v for k, v in by.items() if k[0] == "positive"}
+    assert found == positives
+    assert sum(v for k, v in by.items() if k[0] == "negative") == negatives
+    extract = Counter(n.arch for n in suspects if n.attack == "extract")
+    assert extract == {"vgg13_bn": 15, "resnet18": 15, "densenet121": 15, "mobilenetv2": 15}  # 5 each of L, P, Adv
+
+
+@pytest.mark.parametrize("name", ["fingerbench-cifar10", *sorted(PAPER_PRESETS)])
+def test_a_paper_preset_without_its_data_fails_before_writing_and_says_how_to_get_it(name, tmp_path, capsys):
+    from engine.cli import main
+
+    out = tmp_path / "run"
+    assert main(["run", name, "--out", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "[dataset] root" in err and "download" in err
+    assert not out.exists()
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'preset = "{name}"\n[dataset]\nroot = "{tmp_path / "nowhere"}"\n')
+    assert main(["run", str(spec), "--out", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert str(tmp_path / "nowhere") in err and "download" in err
+    assert not out.exists()

@@ -29,13 +29,29 @@ class Splits:
         return self.parts[split]
 
 
+# Where a user gets each local copy (fpbench never downloads: clusters and CI have no internet).
+HOW_TO_GET = {
+    "cifar10": "download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and "
+               "extract it under root (it holds cifar-10-batches-py/)",
+    "cifar100": "download cifar-100-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and "
+                "extract it under root (it holds cifar-100-python/)",
+    "fashion_mnist": "download the four *-ubyte.gz files from https://github.com/zalandoresearch/fashion-mnist "
+                     "(data/fashion) into root",
+    "tiny_imagenet": "download tiny-imagenet-200.zip from http://cs231n.stanford.edu/tiny-imagenet-200.zip and "
+                     "unzip it under root (it holds tiny-imagenet-200/)",
+}
+
+
 def _needs_root(name: str, loader):
     def load(root: str | None) -> LoadedDataset:
         if not root:
             raise DatasetError(
-                f"data set {name!r} reads a local copy: set [dataset] root = \"/path/to/{name}\""
+                f"data set {name!r} reads a local copy: set [dataset] root = \"/path/to/{name}\"; {HOW_TO_GET[name]}"
             )
-        return loader(root)
+        try:
+            return loader(root)
+        except DatasetError as err:  # missing, partial or damaged: say where a good copy comes from
+            raise DatasetError(f"{err}; {HOW_TO_GET[name]}") from None
 
     return load
 
