@@ -8,7 +8,7 @@ results are the ones fpbench has always had.
 
 Attack steps keep their own optimiser settings (the papers give them: fine-tune 10
 epochs of SGD at lr 0.005, ...); a fine-tune on true labels also takes the data
-set's augmentation (`augment_for`), since an attacker retraining on CIFAR crops and
+set's augmentation (`augment_for`), as does a transfer: an attacker retraining on CIFAR crops and
 flips like the owner did. Steps whose targets are a teacher's outputs on fixed
 inputs (distillation, extraction) do not augment: the teacher's answers would no
 longer match the images.

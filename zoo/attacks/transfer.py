@@ -17,6 +17,7 @@ import torch
 
 from zoo.datasets import SPLITS
 from zoo.fit import TrainTask
+from zoo.recipes import augment_for
 from zoo.steps import StepContext, StepKind, register_attack
 
 TASKS = {
@@ -54,4 +55,5 @@ class Transfer(StepKind):
             opt=params["opt"],
             seed=ctx.seed,
             trainable=None if params["mode"] == "all" else "head",
+            augment=augment_for(ctx.data.name),  # true labels: augmented as the data set's recipe does
         )
