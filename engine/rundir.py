@@ -107,6 +107,8 @@ SCORES_SCHEMA = pa.schema(
         ("p_value", pa.float64()),  # methods with a hypothesis test (watermarks): its p-value, else null
         ("effect", pa.float64()),  # and its effect size (e.g. hit rate above chance, mean posterior gap)
         ("outcomes", pa.list_(pa.float32())),  # per-query outcomes whose mean is the score (per-query methods), else null
+        ("fingerprint_id", pa.string()),  # the fingerprint it answered
+        ("labels", pa.list_(pa.int32())),  # top-1 label per query, null where a logit is NaN/inf (reports.queries)
     ]
 )
 

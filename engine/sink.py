@@ -21,6 +21,18 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return buffer.getvalue().to_pybytes()
 
 
+def top_labels(logits: np.ndarray) -> list[int | None]:
+    """Each query row's label as a label-only API gives it: the first maximum; None for a row
+    with a NaN/inf logit (or none at all). The report's label view of the logits, kept with
+    the score so reports need not scan every logit to summarise a suspect."""
+    logits = np.asarray(logits)
+    if logits.ndim != 2 or logits.shape[1] == 0:
+        return [None] * len(logits)
+    labels = logits.argmax(axis=1)
+    finite = np.isfinite(logits).all(axis=1)
+    return [int(label) if ok else None for label, ok in zip(labels, finite)]
+
+
 class ShardSink:
     def __init__(self, run_dir: Location, run_id: str):
         self.run_dir = run_dir
@@ -59,7 +71,8 @@ class ShardSink:
         test = test or {}
         row = {"run_id": self.run_id, "method": method, "model_id": model_id, "score": float(score),
                "access": access, "p_value": test.get("p_value"), "effect": test.get("effect"),
-               "outcomes": None if outcomes is None else np.asarray(outcomes, dtype=np.float32).tolist()}
+               "outcomes": None if outcomes is None else np.asarray(outcomes, dtype=np.float32).tolist(),
+               "fingerprint_id": fingerprint_id, "labels": top_labels(logits)}
         scores = pa.Table.from_pylist([row], schema=SCORES_SCHEMA)
         shards = {shard_name(table, method, model_id): parquet_bytes(content)
                   for table, content in (("scores", scores), ("queries", queries))}

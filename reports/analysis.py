@@ -59,7 +59,7 @@ def analyse(run: RunTables, min_count: int = 3, resamples: int = 1000, seed: int
     models = run.models.collect()
     scores = run.scores.collect()
     methods = tuple(sorted({*run.methods, *scores.get_column("method").to_list()}))
-    summary = query_summary(run.queries, run.models)
+    summary = query_summary(run.queries, run.models, scores)
     scales = run_scales(run.info)
     metrics = compute_metrics(scores, models, run.run_id, min_count, methods, resamples, seed, scales)
     labelled = label_suspects(scores, models, scales).filter(pl.col("param") == ALL)

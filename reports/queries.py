@@ -14,6 +14,10 @@ stored logits is method-independent:
   same query of the same method: IPGuard's matching rate with the source's labels,
   for any method. Suspects answering in another label space (transfer) are compared
   index by index, which is rarely meaningful; their row says so by its num_classes.
+
+The engine keeps each suspect's labels with its score (`labels`, computed the same
+way), so the summary reads one list per suspect instead of every logit; runs written
+before that column existed are summarised from the logits.
 """
 
 from __future__ import annotations
@@ -46,8 +50,16 @@ def label_view(queries: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def query_summary(queries: pl.LazyFrame, models: pl.LazyFrame) -> pl.DataFrame:
-    """Per (method, model_id): its fingerprint, how many queries it answered, how many non-finite, label_match."""
+def query_summary(queries: pl.LazyFrame, models: pl.LazyFrame, scores: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Per (method, model_id): its fingerprint, how many queries it answered, how many non-finite, label_match.
+
+    From the labels stored with the scores when every score has them (one list per
+    suspect: no logit is read), else from the logits themselves (runs of older versions).
+    """
+    if scores is not None:
+        summary = summary_from_labels(scores, models)
+        if summary is not None:
+            return summary
     labels = label_view(queries)
     if "source_id" in models.collect_schema().names():
         source_ids = models.select(pl.col("source_id").unique()).collect().get_column("source_id").drop_nulls()
@@ -71,3 +83,39 @@ def query_summary(queries: pl.LazyFrame, models: pl.LazyFrame) -> pl.DataFrame:
     )
     conformed = summary.select(pl.col(name).cast(dtype) for name, dtype in SUMMARY_SCHEMA.items())
     return conformed.collect(engine="streaming")
+
+
+def summary_from_labels(scores: pl.DataFrame, models: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame | None:
+    """`query_summary` from the scores' `labels` lists, or None when a score lacks them.
+
+    Query rows are keyed by integers (the score's row, its source's key, the query
+    index), so ten million of them never carry a string column. A score with no
+    queries gets null counts, as a suspect without query rows does in the logit path.
+    """
+    if scores.is_empty() or "labels" not in scores.columns or scores.get_column("labels").null_count():
+        return None
+    rows = scores.lazy().select("method", "model_id", "fingerprint_id", "labels").with_row_index("row")
+    if "source_id" in models.lazy().collect_schema().names():
+        rows = rows.join(models.lazy().select("model_id", "source_id"), on="model_id", how="left")
+    else:
+        rows = rows.with_columns(source_id=pl.lit(None, pl.String))
+    rows = rows.with_columns(source_key=pl.struct("method", "source_id").rank("dense")).collect()
+    # a source's own row holds the labels every suspect of its (method, source) is compared with
+    sources = rows.filter(pl.col("model_id") == pl.col("source_id")).select("source_key", "labels")
+
+    def exploded(frame: pl.DataFrame, key: str, name: str) -> pl.LazyFrame:
+        answered = frame.lazy().filter(pl.col("labels").list.len() > 0)
+        return (answered.select(key, pl.col("labels").alias(name), query_index=pl.int_ranges(pl.col("labels").list.len()))
+                .explode(name, "query_index"))
+
+    answers = exploded(rows.select("row", "source_key", "labels"), "row", "label").join(
+        rows.lazy().select("row", "source_key"), on="row")
+    per_row = (
+        answers.join(exploded(sources, "source_key", "source_label"), on=["source_key", "query_index"], how="left")
+        .group_by("row")
+        .agg(n_queries=pl.len().cast(pl.Int64), n_nonfinite=pl.col("label").is_null().sum().cast(pl.Int64),
+             label_match=(pl.col("label") == pl.col("source_label")).mean())
+        .collect()
+    )
+    summary = rows.select("row", "method", "model_id", "fingerprint_id").join(per_row, on="row", how="left")
+    return summary.select(pl.col(name).cast(dtype) for name, dtype in SUMMARY_SCHEMA.items())

@@ -98,3 +98,15 @@ def test_cli_report_writes_files(run):
     full = compute_metrics(load_run(out).scores, load_run(out).models, "x", resamples=0)
     assert budget.item(3, "auc") == pytest.approx(full.filter(pl.col("attack") == "all").item(0, "auc"), abs=1e-12)
     assert budget.item(0, "auc") <= budget.item(3, "auc") + 0.05
+
+
+def test_labels_kept_with_the_scores_summarise_like_the_logits(run):
+    from reports.queries import query_summary, summary_from_labels
+
+    out, _ = run
+    tables = load_run(out)
+    scores = tables.scores.collect()
+    from_labels = summary_from_labels(scores, tables.models)
+    assert from_labels is not None and from_labels.height == scores.height
+    assert from_labels.sort("method", "model_id").equals(query_summary(tables.queries, tables.models).sort(
+        "method", "model_id"))
