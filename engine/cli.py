@@ -1,4 +1,4 @@
-"""`fpbench` command line: run, status, report, compare, check, list.
+"""`fpbench` command line: run, status, report, compare, check, verify, list.
 
 Exit codes: 0 success, 2 bad input (spec, run directory, model file), 3 the run
 finished but some jobs failed (listed in failures.parquet), 1 anything else.
@@ -221,6 +221,25 @@ def _cmd_status(args) -> int:
         return 0
 
 
+def _cmd_verify(args) -> int:
+    """One model against a run's fingerprint and calibrated threshold; --json for scripts."""
+    import json
+
+    from engine.foreign import SuspectError
+    from engine.verify import verdict_lines, verify
+
+    try:
+        verdict = verify(_local_run(args.run_dir, None), args.method, args.suspect, args.arch, args.returns, args.fpr)
+    except (ValueError, SuspectError, OSError) as err:
+        _error(err)
+        return 2
+    if args.json:
+        sys.stdout.write(json.dumps(verdict.as_dict(), sort_keys=True) + "\n")
+    else:
+        Console().print("\n".join(verdict_lines(verdict)), markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
 def _cmd_list(args) -> int:
     from engine.listing import WHAT, as_json, print_tables
 
@@ -314,6 +333,21 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--watch", type=_seconds, nargs="?", const=10.0, metavar="SECONDS",
                         help="refresh every SECONDS (default 10) until the run ends; Ctrl-C stops")
     status.set_defaults(func=_cmd_status)
+
+    verifier = sub.add_parser("verify", help="is this one model a copy? score it with a run's fingerprint",
+                              description="Score one suspect (a .safetensors weights file with --arch, an .onnx "
+                                          "model, or an http(s):// prediction API) with a finished run's stored "
+                                          "fingerprint, against the threshold the run calibrated. Nothing retrains.")
+    verifier.add_argument("run_dir", help="a finished run directory (or its URI)")
+    verifier.add_argument("--method", required=True, help="the method's label in the run (its `method` column)")
+    verifier.add_argument("--suspect", required=True, metavar="FILE|URL", help="the model to judge")
+    verifier.add_argument("--arch", help="the architecture of a .safetensors suspect (fpbench list archs)")
+    verifier.add_argument("--returns", choices=["logits", "labels"], default="logits",
+                          help="what an HTTP suspect answers (default logits)")
+    verifier.add_argument("--fpr", type=float, choices=[0.01, 0.05], default=0.05,
+                          help="the false-positive rate the threshold was calibrated for (default 0.05)")
+    verifier.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
+    verifier.set_defaults(func=_cmd_verify)
 
     lister = sub.add_parser("list", help="list registered methods, attacks, architectures, data sets or bundled specs",
                             description="List what a spec may name (everything when WHAT is left out).")
