@@ -57,7 +57,7 @@ class FingerprintJob:
     owner_ids: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a plan holds one per (suspect, method): millions in a large zoo
 class QueryJob:
     model_id: str
     method: str
@@ -95,24 +95,27 @@ def run_id_of(spec: RunSpec) -> str:
 
 
 def _add(plan: Plan, derivation: Derivation, role: str, lineage: str, source_id: str) -> None:
-    for depth, prefix in enumerate(derivation.prefixes()):
-        model_id = str(prefix)
-        final = depth == len(derivation.steps) - 1
+    steps, parent_id = derivation.steps, None
+    for depth, step in enumerate(steps):
+        model_id = str(step) if parent_id is None else f"{parent_id}->{step}"  # str(prefix), grown step by step
+        final = depth == len(steps) - 1
         existing = plan.nodes.get(model_id)
         if existing is not None and (existing.role != "intermediate" or not final):
+            parent_id = model_id
             continue  # first role wins: a model is one suspect however often it is listed
-        attack_step = prefix.steps[1] if len(prefix.steps) > 1 else None
+        attack_step = steps[1] if depth > 0 else None
         attack = attack_step.name if attack_step else ("independent" if lineage == "independent" else "source")
         plan.nodes[model_id] = ModelNode(
             model_id=model_id,
-            derivation=prefix,
-            parent_id=str(prefix.parent) if prefix.parent else None,
+            derivation=derivation if final else Derivation(steps[: depth + 1]),
+            parent_id=parent_id,
             role=role if final else "intermediate",
             attack=attack,
-            attack_params=json.dumps(attack_step.as_dict() if attack_step else {}, sort_keys=True),
+            attack_params=json.dumps(attack_step.as_dict(), sort_keys=True) if attack_step else "{}",
             lineage=lineage,
             source_id=source_id,
         )
+        parent_id = model_id
 
 
 def owned_by_independent(steps: tuple[Step, ...]) -> tuple[Step, ...]:

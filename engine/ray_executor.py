@@ -1,22 +1,13 @@
 """The Ray executor: actors pinned to GPUs (or CPUs) pull jobs from the driver's scheduler.
 
-Each actor wraps the plain `Worker` with the data set on its device. The driver
-hands out ready jobs (a fine-tune waits for its parent), waits with `ray.wait` and a
-timeout so it never blocks forever, and reacts to outcomes:
-- a job's own error: retried up to `max_attempts`, then a recorded failure, and
-  everything downstream of it is dropped (recorded too); the run goes on;
-- a lost actor (node removed, process killed, job over `job_timeout_s`): the job is
-  re-queued and a fresh actor is started; Ray places it on a surviving node, and an
-  actor only gets jobs once it answers a ping, so a replacement that cannot be placed
-  (the cluster shrank) never holds work hostage;
-- every `recycle_after` jobs an actor is replaced, so leaked GPU memory cannot pile up.
-Shards are written by the actors themselves, atomically, so a job run twice after a
-failure writes the same shard once.
+Each actor wraps the plain `Worker` with the data set on its device. The driver loop
+is `engine.driver.drive` (retries, lost actors, recycling); here Ray places the
+actors, and a replacement for a lost actor lands on a surviving node. Shards are
+written by the actors themselves, atomically, so a job run twice after a failure
+writes the same shard once.
 """
 from __future__ import annotations
 
-import time
-from collections import Counter
 from typing import Any
 
 import ray
@@ -28,13 +19,13 @@ from ray.exceptions import (
 )
 
 from engine.config import RunSpec
-from engine.failures import Failure, failures_for
+from engine.driver import JobError, WorkerLost, drive
+from engine.failures import Failure
 from engine.fs import Location
 from engine.progress import RunProgress
 from engine.scheduler import Job, Scheduler
 
 SYSTEM_ERRORS = (RayActorError, WorkerCrashedError, GetTimeoutError)
-MAX_SYSTEM_RETRIES = 5  # lost workers before a job is given up: a poison job cannot loop forever
 
 
 class WorkerActor:
@@ -98,87 +89,41 @@ def connect(address: str) -> None:
                  runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
 
 
+class RayPool:
+    """Ray actors as the driver's pool (`engine.driver`): Ray's errors become the driver's two outcomes."""
+
+    def __init__(self, remote, args: tuple):
+        self.remote, self.args = remote, args
+
+    def launch(self) -> tuple[Any, ray.ObjectRef]:
+        actor = self.remote.remote(*self.args)
+        return actor, actor.ping.remote()
+
+    def run(self, actor, job: Job) -> ray.ObjectRef:
+        return actor.run.remote(job)
+
+    def wait(self, refs: list, timeout: float) -> list:
+        ready, _ = ray.wait(refs, num_returns=1, timeout=timeout)
+        if ready and len(refs) > 1:  # every other one that is done too, without waiting
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        return ready
+
+    def get(self, ref: ray.ObjectRef) -> Any:
+        try:
+            return ray.get(ref, timeout=0)
+        except RayTaskError as err:  # the job's own exception
+            raise JobError(str(err.cause if err.cause else err).splitlines()[0]) from err
+        except SYSTEM_ERRORS as err:
+            raise WorkerLost(type(err).__name__) from err
+
+    def kill(self, actor) -> None:
+        ray.kill(actor, no_restart=True)
+
+
 def run_ray(sched: Scheduler, spec: RunSpec, run_dir: Location, options: dict[str, Any],
             progress: RunProgress, poll_s: float = 1.0) -> list[Failure]:
     connect(options["address"])
     count, request, fraction = actor_options(options)
     remote = ray.remote(max_restarts=0, max_task_retries=0, **request)(WorkerActor)
     args = (sched.plan, run_dir, spec.dataset, spec.dataset_root, spec.device, fraction)
-
-    starting: dict[ray.ObjectRef, Any] = {}
-    idle: list[Any] = []
-    served: Counter = Counter()
-    inflight: dict[ray.ObjectRef, tuple[Any, Job, float]] = {}
-    attempts: Counter[Job] = Counter()
-    lost: Counter[Job] = Counter()
-    failures: list[Failure] = []
-    last_progress = time.monotonic()
-
-    def start_actor() -> None:
-        actor = remote.remote(*args)
-        starting[actor.ping.remote()] = actor
-
-    def give_up(job: Job, reason: str, tries: int) -> None:
-        dropped = sched.fail(job, reason)
-        failures.extend(failures_for(dropped, sched, sched.plan.run_id, tries))
-        progress.job_failed("driver", len(dropped))
-
-    for _ in range(count):
-        start_actor()
-    try:
-        while not sched.finished():
-            while idle and (job := sched.next_job()) is not None:
-                actor = idle.pop()
-                inflight[actor.run.remote(job)] = (actor, job, time.monotonic())
-            if not inflight and not starting:
-                raise RuntimeError("no job is ready but the run is not finished: the plan has a cycle")
-            ready, _ = ray.wait([*inflight, *starting], num_returns=1, timeout=poll_s)
-            now = time.monotonic()
-            for ref in [r for r in ready if r in starting]:
-                actor = starting.pop(ref)
-                try:
-                    ray.get(ref, timeout=0)
-                    idle.append(actor)
-                except SYSTEM_ERRORS:
-                    start_actor()  # it died before its first job; Ray places the next one elsewhere
-            if inflight or idle:
-                last_progress = now
-            elif now - last_progress > options["job_timeout_s"]:
-                raise RuntimeError(f"no Ray worker could start within {options['job_timeout_s']} s: "
-                                   f"does the cluster have the resources {request}?")
-            overdue = [r for r, (_, _, t0) in inflight.items() if now - t0 > options["job_timeout_s"]]
-            for ref in [r for r in ready if r in inflight] + [r for r in overdue if r not in ready]:
-                actor, job, _ = inflight.pop(ref)
-                try:
-                    result = ray.get(ref, timeout=0) if ref in ready else None
-                    if result is None:
-                        raise GetTimeoutError(f"{job.describe()} ran over {options['job_timeout_s']} s")
-                except RayTaskError as err:  # the job's own exception
-                    attempts[job] += 1
-                    if attempts[job] < options["max_attempts"]:
-                        sched.retry(job)
-                    else:
-                        give_up(job, str(err.cause if err.cause else err).splitlines()[0], attempts[job])
-                    idle.append(actor)
-                    continue
-                except SYSTEM_ERRORS as err:  # the worker is gone (or hung): new actor, same job
-                    ray.kill(actor, no_restart=True)
-                    start_actor()
-                    lost[job] += 1
-                    if lost[job] <= MAX_SYSTEM_RETRIES:
-                        sched.retry(job)
-                    else:
-                        give_up(job, f"worker lost {lost[job]} times: {type(err).__name__}", lost[job])
-                    continue
-                sched.complete(job, set(result.trained), result.seconds)
-                progress.job_done(result)
-                served[actor] += 1
-                if served[actor] >= options["recycle_after"]:
-                    ray.kill(actor, no_restart=True)
-                    start_actor()
-                else:
-                    idle.append(actor)
-    finally:
-        for actor in [*idle, *starting.values(), *(a for a, _, _ in inflight.values())]:
-            ray.kill(actor, no_restart=True)
-    return failures
+    return drive(sched, RayPool(remote, args), count, options, progress, poll_s, needs=str(request))
