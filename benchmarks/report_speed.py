@@ -9,12 +9,17 @@ in one process, each part of the report and the whole `build_report`:
     .venv/bin/python benchmarks/report_speed.py [--models 500] [--methods 4] [--queries 500] [--repeat 3]
 
 Goal (issue #8): build_report <= 2 s for 1,000,000 query rows on the 2-core dev machine.
+Goal (issue #18): a 100,000-suspect run with 12 methods reported in <= 60 s and <= 4 GB;
+`--models 100000 --methods 12 --queries 10 --repeat 1 --only build_report` is that run
+(1.2 million records and 2.4 million shards: writing them takes a long while), and
+smaller `--models` show how each part grows. Each part's peak memory is printed too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import tempfile
 import time
@@ -117,6 +122,9 @@ def write_run(root: Path, n_models: int, n_methods: int, n_queries: int, seed: i
     return rows
 
 
+PARTS = ["load_run", "compute_metrics", "query_summary", "analyse", "build_report"]
+
+
 def timed(fn, repeat: int) -> tuple[float, float]:
     """(best, median) wall seconds of `repeat` calls."""
     times = []
@@ -133,6 +141,7 @@ def main() -> None:
     parser.add_argument("--methods", type=int, default=4)
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=PARTS, help="time only these parts")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,15 +159,24 @@ def main() -> None:
         print(f"import reports: {time.perf_counter() - started:.2f} s")
         run = reports.load_run(run_dir)
         parts = {
-            "compute_metrics (scores path, B=1000)": lambda: reports.compute_metrics(
-                run.scores, run.models, run.run_id, methods=run.methods),
-            "query_summary (label-only view of 1M logits rows)": lambda: query_summary(run.queries, run.models),
-            "analyse (all tables, no files)": lambda: analyse(reports.load_run(run_dir)),
-            "build_report (tables + figures + HTML/MD + Parquet)": lambda: reports.build_report(run_dir),
+            "load_run": ("load_run (records checked, shards listed)", lambda: reports.load_run(run_dir)),
+            "compute_metrics": ("compute_metrics (scores path, B=1000)", lambda: reports.compute_metrics(
+                run.scores, run.models, run.run_id, methods=run.methods)),
+            "query_summary": ("query_summary (label-only view of the logits rows)",
+                              lambda: query_summary(run.queries, run.models)),
+            "analyse": ("analyse (all tables, no files)", lambda: analyse(reports.load_run(run_dir))),
+            "build_report": ("build_report (tables + figures + HTML/MD + Parquet)",
+                             lambda: reports.build_report(run_dir)),
         }
-        for name, fn in parts.items():
+        for part in args.only:
+            name, fn = parts[part]
             best, median = timed(fn, args.repeat)
-            print(f"{name:55s} best {best:6.2f} s   median {median:6.2f} s")
+            print(f"{name:55s} best {best:6.2f} s   median {median:6.2f} s   peak RSS {peak_gb():.2f} GB")
+
+
+def peak_gb() -> float:
+    """This process's peak resident memory so far (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 if __name__ == "__main__":

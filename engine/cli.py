@@ -221,6 +221,17 @@ def _cmd_status(args) -> int:
         return 0
 
 
+def _cmd_plan(args) -> int:
+    from engine.config import SpecError
+    from engine.plan_size import print_plan_size
+
+    try:
+        return print_plan_size(args.spec, args.pack)
+    except (SpecError, ValueError) as err:
+        _error(err)
+        return 2
+
+
 def _cmd_verify(args) -> int:
     """One model against a run's fingerprint and calibrated threshold; --json for scripts."""
     import json
@@ -333,6 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--watch", type=_seconds, nargs="?", const=10.0, metavar="SECONDS",
                         help="refresh every SECONDS (default 10) until the run ends; Ctrl-C stops")
     status.set_defaults(func=_cmd_status)
+
+    planner = sub.add_parser("plan", help="how big a spec's run is: models, jobs, queries, packs (runs nothing)")
+    planner.add_argument("spec", help="path to a spec TOML, or a bundled spec name")
+    planner.add_argument("--pack", type=_count(1, 4096), help="sibling models per pack (default: executor.pack, else 4)")
+    planner.set_defaults(func=_cmd_plan)
 
     verifier = sub.add_parser("verify", help="is this one model a copy? score it with a run's fingerprint",
                               description="Score one suspect (a .safetensors weights file with --arch, an .onnx "

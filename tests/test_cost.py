@@ -38,3 +38,17 @@ def test_plan_cost_grows_with_the_recipe_and_every_data_set_is_sized():
     fingerbench = load_spec("fingerbench-cifar10")
     big = plan_cost(build_plan(fingerbench).nodes.values(), "cifar10")
     assert big.models > 150 and 0.1 < big.gpu_hours < 100
+
+
+@pytest.mark.parametrize("name", ["fingerbench-cifar10", "sac-cifar10", "marginfinger-cifar10",
+                                  "marginfinger-tinyimagenet"])
+def test_fpbench_plan_prints_each_paper_presets_size_and_cost(name, capsys):
+    from engine.cli import main
+
+    assert main(["plan", name]) == 0
+    printed = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    spec = load_spec(name)
+    assert int(printed["models"]) == len(build_plan(spec).nodes)
+    hours = float(printed["GPU-hours (est.)"].split()[0])
+    assert hours == pytest.approx(plan_cost(build_plan(spec).nodes.values(), spec.dataset).gpu_hours, rel=1e-2)
+    assert 0.05 < hours < 50
