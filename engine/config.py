@@ -78,7 +78,11 @@ class RunSpec:
         return self.source_ids or (self.source_id,)
 
     def independent_root(self, arch: str, seed: int, replicate: int = 0) -> str:
-        return root_id(arch, self.dataset, "independent", seed, self.train_overrides, replicate)
+        return str(self.independent_derivation(arch, seed, replicate))
+
+    def independent_derivation(self, arch: str, seed: int, replicate: int = 0) -> Derivation:
+        """The canonical root of an independent negative, parsed once (plans hold 10^5 of them)."""
+        return root_derivation(arch, self.dataset, "independent", seed, self.train_overrides, replicate)
 
     def mirror_root(self, replicate: int = 0) -> str:
         """The source's recipe and seed on the independent split: the root of the mirror negatives."""
@@ -103,8 +107,14 @@ def root_id(arch: str, dataset: str, split: str, seed: int, overrides: dict[str,
 
     `replicate` k > 0 tags the root rep=k (the first replicate's ids carry no tag), which
     changes its derived seed: replicate zoos never share a model."""
+    return str(root_derivation(arch, dataset, split, seed, overrides, replicate))
+
+
+def root_derivation(arch: str, dataset: str, split: str, seed: int, overrides: dict[str, Any],
+                    replicate: int = 0) -> Derivation:
+    """`root_id` as a canonical Derivation."""
     params = {"arch": arch, "dataset": dataset, "split": split, "seed": seed, **overrides, REPLICATE: replicate}
-    return str(canonical(Derivation((Step.of("train", params),))))
+    return canonical(Derivation((Step.of("train", params),)))
 
 
 def list_presets() -> list[str]:

@@ -172,7 +172,7 @@ def _add_zoo(plan: Plan, spec: RunSpec, replicate: int, clean: str) -> None:
     for steps in spec.attacks:
         _add(plan, source.then(*steps), "positive", "source", clean)
     for arch, seed in spec.independent:
-        independent = canonical(spec.independent_root(arch, seed, replicate))
+        independent = spec.independent_derivation(arch, seed, replicate)
         _add(plan, independent, "negative", "independent", clean)
         for steps in spec.negative_derived:
             _add(plan, independent.then(*owned_by_independent(steps)), "negative", "independent", clean)

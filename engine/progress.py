@@ -170,8 +170,11 @@ class RunProgress:
         for kind, count in result.events.items():
             self.events[kind] += count
             self.per_node[result.node][kind] += count
-        seen = self.workers_seen.setdefault(worker_label(result), {"jobs": 0, "busy_s": 0.0})
-        seen.update(jobs=seen["jobs"] + 1, busy_s=round(seen["busy_s"] + result.seconds, 3), last_seen=now_iso())
+        label = worker_label(result)
+        seen = self.workers_seen.get(label, {"jobs": 0, "busy_s": 0.0})
+        # a new record, never changed in place: a snapshot shares the others without copying them
+        self.workers_seen[label] = {"jobs": seen["jobs"] + 1, "busy_s": round(seen["busy_s"] + result.seconds, 3),
+                                    "last_seen": now_iso()}
         for bar, event in (("models", "trained"), ("fingerprints", "fingerprinted"), ("queries", "queried")):
             self.progress.advance(self._bars[bar], result.events.get(event, 0))
         self._node_line(result.node)
@@ -215,7 +218,7 @@ class RunProgress:
             self.snapshot.failures
         self.snapshot = replace(self.snapshot, done=self._done(), failed=self.events.get("failed", 0),
                                 jobs_done=self.jobs_done, jobs_left=left, eta=eta, eta_at=eta_at,
-                                workers={k: dict(v) for k, v in self.workers_seen.items()}, failures=failures)
+                                workers=dict(self.workers_seen), failures=failures)
         if stepped:
             self._last_step = step
             if self.plain:

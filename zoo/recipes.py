@@ -16,6 +16,7 @@ longer match the images.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 from zoo.augment import Augment
 
@@ -69,6 +70,12 @@ RECIPES: dict[str, Recipe] = {
     # needs the longer schedule.
     "tiny_imagenet": Recipe(opt="sgd", lr=0.1, epochs=100, batch=128, wd=5e-4, sched="cosine", aug="crop8flip"),
 }
+
+
+@lru_cache(maxsize=None)
+def recipe_params(dataset: str) -> dict:
+    """`recipe_for(dataset).params()`, computed once: every root id of a plan asks for it. Do not mutate."""
+    return recipe_for(dataset).params()
 
 
 def recipe_for(dataset: str) -> Recipe:

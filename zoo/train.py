@@ -11,7 +11,7 @@ import torch
 from zoo.archs import ARCHS, build_arch
 from zoo.datasets import DATASETS, SPLITS
 from zoo.fit import TrainTask, label_loss
-from zoo.recipes import AUGMENTATIONS, NEUTRAL, SCHEDULES, recipe_for
+from zoo.recipes import AUGMENTATIONS, NEUTRAL, SCHEDULES, recipe_params
 from zoo.spec import DerivationError
 from zoo.steps import StepContext, StepKind, register_step
 
@@ -34,7 +34,7 @@ class Train(StepKind):
     @classmethod
     def defaults_for(cls, params):
         """The data set's recipe (zoo.recipes) for the training fields this step has."""
-        recipe = recipe_for(str(params.get("dataset"))).params()
+        recipe = recipe_params(str(params.get("dataset")))
         return {**cls.defaults, **{k: v for k, v in recipe.items() if k in cls.defaults}}
 
     @classmethod
