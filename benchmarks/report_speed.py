@@ -9,6 +9,9 @@ in one process, each part of the report and the whole `build_report`:
     .venv/bin/python benchmarks/report_speed.py [--models 500] [--methods 4] [--queries 500] [--repeat 3]
 
 Goal (issue #8): build_report <= 2 s for 1,000,000 query rows on the 2-core dev machine.
+Goal (issue #15): every table (`analyse`) in <= 2 s for 1,000,000 query rows, and in <= 15 s
+with peak memory <= 2 GB for 10,000,000 (`--models 5000`): the query summary reads the labels
+stored with each score, never the logits.
 Goal (issue #18): a 100,000-suspect run with 12 methods reported in <= 60 s and <= 4 GB;
 `--models 100000 --methods 12 --queries 10 --repeat 1 --only build_report` is that run
 (1.2 million records and 2.4 million shards: writing them takes a long while), and
@@ -31,7 +34,7 @@ import pyarrow.parquet as pq
 
 from engine import rundir
 from engine.fs import Location
-from engine.sink import parquet_bytes
+from engine.sink import parquet_bytes, top_labels
 
 ROOT = "train(cnn,digits,seed=0,split={split})"
 SWEEPS = {  # family -> (parameter, values); every value gets replicates
@@ -111,7 +114,8 @@ def write_run(root: Path, n_models: int, n_methods: int, n_queries: int, seed: i
             })
             score = float((logits.argmax(1) == source_logits.argmax(1)).mean())
             scores = pa.table({"run_id": ["bench"], "method": [method], "model_id": [m["model_id"]],
-                               "score": [score], "access": ["labels"]})
+                               "score": [score], "access": ["labels"], "fingerprint_id": [f"fp{k}"],
+                               "labels": pa.array([top_labels(logits)], pa.list_(pa.int32()))})
             shards = {rundir.shard_name(table, method, m["model_id"]): parquet_bytes(data)
                       for table, data in (("queries", queries), ("scores", scores))}
             for name, data in shards.items():
@@ -122,7 +126,7 @@ def write_run(root: Path, n_models: int, n_methods: int, n_queries: int, seed: i
     return rows
 
 
-PARTS = ["load_run", "compute_metrics", "query_summary", "analyse", "build_report"]
+PARTS = ["load_run", "compute_metrics", "query_summary", "query_summary_logits", "analyse", "build_report"]
 
 
 def timed(fn, repeat: int) -> tuple[float, float]:
@@ -162,8 +166,10 @@ def main() -> None:
             "load_run": ("load_run (records checked, shards listed)", lambda: reports.load_run(run_dir)),
             "compute_metrics": ("compute_metrics (scores path, B=1000)", lambda: reports.compute_metrics(
                 run.scores, run.models, run.run_id, methods=run.methods)),
-            "query_summary": ("query_summary (label-only view of the logits rows)",
-                              lambda: query_summary(run.queries, run.models)),
+            "query_summary": ("query_summary (from the labels kept with the scores)",
+                              lambda: query_summary(run.queries, run.models, run.scores.collect())),
+            "query_summary_logits": ("query_summary (from every logit: older runs)",
+                                     lambda: query_summary(run.queries, run.models)),
             "analyse": ("analyse (all tables, no files)", lambda: analyse(reports.load_run(run_dir))),
             "build_report": ("build_report (tables + figures + HTML/MD + Parquet)",
                              lambda: reports.build_report(run_dir)),
