@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.safe_files import UnsafeFileError, read_bytes
 from zoo.spec import Derivation, DerivationError, Step, canonical
+from zoo.registry import UnknownName
 from zoo.steps import REPLICATE
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "zoo" / "presets"
@@ -381,7 +382,11 @@ def build_spec(raw: dict) -> RunSpec:
         if unknown:
             raise SpecError(f"{path}.{unknown[0]}", "unknown field; allowed: label, name, params")
         name = _choice(f"{path}.name", entry.get("name", ""), list_methods())
-        params = _method_params(get_method(name), entry.get("params", {}), f"{path}.params")
+        try:
+            cls = get_method(name)
+        except UnknownName as err:  # a plugin method that fails to load: named, never a traceback
+            raise SpecError(f"{path}.name", str(err)) from None
+        params = _method_params(cls, entry.get("params", {}), f"{path}.params")
         label = entry.get("label", name)
         if not isinstance(label, str) or not _LABEL.fullmatch(label):  # a directory name: scores/method=<label>/
             raise SpecError(f"{path}.label", f"expected a short name of letters, digits, '-' or '_', got {label!r}")

@@ -2,7 +2,10 @@
 
 The tables wrap only between words and between parameters (`k=v` pairs never
 break), so they stay readable at 80 columns and when piped to a file. `--json`
-prints every registry in one object whose entries carry the same fields.
+prints every registry in one object whose entries carry the same fields. Each entry
+says where it comes from (`builtin` or the plugin's distribution: a `from` column, or
+for methods and attacks the start of the summary); a plugin that cannot be used is
+left out of its registry and listed under `broken` with its error.
 """
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.table import Table
+
+from zoo.registry import BUILTIN, BrokenEntry
 
 WHAT = ("methods", "attacks", "archs", "datasets", "presets")
 
@@ -31,47 +36,66 @@ def _params(required: tuple[str, ...], defaults: dict[str, Any]) -> str:
     return " ".join([f"{key}=?" for key in required] + [f"{key}={_value(v)}" for key, v in defaults.items()])
 
 
-def methods() -> list[dict]:
-    from methods import get_method, list_methods
+def registry(what: str):
+    """The registry behind `what` (None for the bundled specs), and the names it lists."""
+    if what == "methods":
+        from methods import METHODS
 
-    rows = []
-    for name in list_methods():
-        cls = get_method(name)
-        rows.append({"name": name, "access": cls.access, "summary": cls.summary, "defaults": dict(cls.defaults)})
-    return rows
+        return METHODS, METHODS.names()
+    if what == "attacks":
+        from zoo.steps import STEPS, list_attacks
 
-
-def attacks() -> list[dict]:
-    from zoo.steps import get_step, list_attacks
-
-    rows = []
-    for name in list_attacks():
-        kind = get_step(name)
-        rows.append({"name": name, "summary": kind.summary, "required": list(kind.required),
-                     "defaults": dict(kind.defaults)})
-    return rows
-
-
-def names(what: str) -> list[dict]:
+        return STEPS, list_attacks()
     if what == "archs":
-        from zoo.archs import list_archs
+        from zoo.archs import ARCHS
 
-        return [{"name": name} for name in list_archs()]
+        return ARCHS, ARCHS.names()
     if what == "datasets":
-        from zoo.datasets import list_datasets
+        from zoo.datasets import DATASETS
 
-        return [{"name": name} for name in list_datasets()]
+        return DATASETS, DATASETS.names()
     from engine.config import list_presets
 
-    return [{"name": name} for name in list_presets()]
+    return None, list_presets()
+
+
+def _row(what: str, name: str, obj: Any) -> dict:
+    if what == "methods":
+        return {"name": name, "access": obj.access, "summary": obj.summary, "defaults": dict(obj.defaults)}
+    if what == "attacks":
+        return {"name": name, "summary": obj.summary, "required": list(obj.required), "defaults": dict(obj.defaults)}
+    return {"name": name}
 
 
 def entries(what: str) -> list[dict]:
-    return methods() if what == "methods" else attacks() if what == "attacks" else names(what)
+    """One row per usable entry; loading each is what finds a plugin that cannot be used."""
+    found, listed = registry(what)
+    rows = []
+    for name in listed:
+        if found is None:
+            rows.append({"name": name})
+            continue
+        try:
+            obj = found.get(name)
+        except BrokenEntry:
+            continue  # reported by broken()
+        rows.append({**_row(what, name, obj), "origin": found.origin(name)})
+    return rows
+
+
+def broken(chosen: tuple[str, ...]) -> list[dict]:
+    """The plugin entries of the chosen registries that were left out, each with its error."""
+    out = []
+    for what in chosen:
+        found, _ = registry(what)
+        if found is not None:
+            out += [{"registry": what, "name": p.name, "origin": p.origin, "error": p.error} for p in found.problems()]
+    return out
 
 
 def as_json(chosen: tuple[str, ...]) -> str:
-    return json.dumps({what: entries(what) for what in chosen}, indent=1, default=str)
+    listed = {what: entries(what) for what in chosen}
+    return json.dumps({**listed, "broken": broken(chosen)}, indent=1, default=str)
 
 
 def table(what: str, width: int) -> Table:
@@ -80,8 +104,10 @@ def table(what: str, width: int) -> Table:
     grid = Table(title=what, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     grid.add_column("name", no_wrap=True, style="bold")
     if what not in ("methods", "attacks"):
+        if what != "presets":
+            grid.add_column("from", no_wrap=True)
         for row in rows:
-            grid.add_row(row["name"])
+            grid.add_row(*([row["name"], row["origin"]] if what != "presets" else [row["name"]]))
         return grid
     fixed = [max(len(row["name"]) for row in rows)]
     if what == "methods":
@@ -94,10 +120,30 @@ def table(what: str, width: int) -> Table:
     grid.add_column("summary", width=max(free - params_width, 16))
     grid.add_column("defaults" if what == "methods" else "parameters (=? required)", width=params_width)
     for row, text in zip(rows, params):
-        grid.add_row(*([row["name"], row["access"]] if what == "methods" else [row["name"]]), row["summary"], text)
+        lead = [row["name"], row["access"]] if what == "methods" else [row["name"]]
+        grid.add_row(*lead, _from(row) + row["summary"], text)
+    return grid
+
+
+def _from(row: dict) -> str:
+    """A plugin's summary starts with its distribution (a column would squeeze the summary at 80)."""
+    return "" if row["origin"] == BUILTIN else f"(from {row['origin']}) "
+
+
+def broken_table(problems: list[dict]) -> Table:
+    grid = Table(title="broken plugins (left out)", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                 pad_edge=False)
+    for column in ("registry", "name", "from"):
+        grid.add_column(column, no_wrap=True, style="bold" if column == "name" else None)
+    grid.add_column("error")
+    for p in problems:
+        grid.add_row(p["registry"], p["name"], p["origin"], p["error"])
     return grid
 
 
 def print_tables(chosen: tuple[str, ...], out: Console) -> None:
     for what in chosen:
         out.print(table(what, out.width))
+    problems = broken(chosen)
+    if problems:
+        out.print(broken_table(problems))

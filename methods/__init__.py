@@ -1,10 +1,14 @@
-"""Method registry. Names map to "module:Class" so listing methods imports no torch."""
+"""Method registry: built-in names map to "module:Class", so listing methods imports no torch.
+
+Third-party packages add methods through the `fpbench.methods` entry-point group
+(see the README, "Writing a method"); each loads on first use and must subclass
+`methods.base.Method`.
+"""
 from __future__ import annotations
 
-import importlib
-from importlib.util import find_spec
+from zoo.registry import Registry, subclass_of
 
-METHODS: dict[str, str] = {
+METHODS = Registry("method", group="fpbench.methods", check=subclass_of("methods.base:Method"), builtins={
     "ipguard": "methods.ipguard:IPGuard",
     "cae": "methods.cae:CAE",
     "uap": "methods.uap:UAP",
@@ -17,35 +21,24 @@ METHODS: dict[str, str] = {
     "margin_wm": "methods.margin_wm:MarginWatermark",
     "ewe": "methods.ewe:EWE",
     "external_features": "methods.external_features:ExternalFeatures",
-}
-
-
-class UnknownMethod(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
+})
 
 
 def list_methods() -> list[str]:
-    """Registered methods whose module is present (a listed family may not be written yet)."""
-    return sorted(name for name, target in METHODS.items() if find_spec(target.split(":")[0]) is not None)
+    """Every method name, built in or from a plugin, without importing any of them."""
+    return METHODS.names()
 
 
 def get_method(name: str):
     """The Method class registered under `name`."""
-    if name not in list_methods():
-        raise UnknownMethod(f"unknown method {name!r}; allowed: {', '.join(list_methods())}")
-    module, cls = METHODS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return METHODS.get(name)
 
 
 def register_method(name: str):
-    """Class decorator that checks a method module is listed under the name it claims."""
+    """Class decorator: the class takes `name` and must be the one listed under it."""
 
     def decorate(cls):
-        target = METHODS.get(name)
-        if target is None or target.split(":")[0] != cls.__module__:
-            raise ValueError(f"method {name!r} must be listed in methods.METHODS as '{cls.__module__}:{cls.__name__}'")
         cls.name = name
-        return cls
+        return METHODS.register(name)(cls)
 
     return decorate

@@ -109,7 +109,44 @@ class OwnerContext:
 
 
 class Method:
-    """Subclass, set the class variables, implement `fingerprint` and `score`."""
+    """A verification method: subclass, set the class variables, implement `fingerprint` and `score`.
+
+    N is the number of fingerprint queries, C x H x W a data set's input shape, K the
+    suspect's number of classes (a `transfer` suspect may have another K than the source).
+
+    Class variables: `access` ("labels" | "logits" | "white-box") says what `score`
+    may see; `score_scale` the range of the score; `per_query` whether the score is the
+    mean of `outcomes`; `defaults` the parameters, each bounded by `bounds`, `choices`,
+    `lengths` or named in `free`; `tiny` seconds-scale parameters for the contract
+    checks (methods.testing); `version` bumps when results change (it is hashed into
+    fingerprint ids); `summary` is what `fpbench list` shows. `name` is the registry key:
+    the registry sets it, or checks it when a class declares its own.
+
+    The engine calls, for one run:
+
+    - `Method(**params)`: the spec's parameters, checked (MethodParamError names one).
+    - `source_recipe(source_id) -> str | None`: watermark methods only, the derivation
+      string of the marked source to train instead of `source_id`.
+    - `owner_models(source_id) -> list[str]`: derivation strings of owner-side models to
+      train first (`owner_train`, `owner_derived`); never evaluation suspects.
+    - `fingerprint(source, owner) -> Fingerprint`, once per source: `source` is a
+      `zoo.archs.base.Classifier` (torch, on `owner.device`, a copy the method may change);
+      `owner` an `OwnerContext` whose `data.x(split)` are float32 N x C x H x W tensors in
+      [0, 1] and `data.y(split)` int64 labels (use the `defender` and `test` splits), with
+      `seed` and the trained `owner_models`. It returns `Fingerprint(inputs` float32
+      N x C x H x W, `labels` int64 N or None, `arrays` any per-method numpy arrays,
+      `meta` JSON-able`)`; the store saves and reloads it, so `score` may not rely on
+      anything else.
+    - `query(fp, model) -> np.ndarray`, once per suspect: float32 N x K logits by default;
+      a white-box method may return other per-query vectors (N x D). Stored as is.
+    - `observe(stored) -> np.ndarray`: what the access level reveals, int64 N argmax
+      labels for "labels", the stored array unchanged otherwise.
+    - `score(fp, observed) -> float`: higher means more likely stolen, within `score_scale`.
+    - `outcomes(fp, observed) -> np.ndarray | None`: float32 N whose mean is the score
+      (`per_query` methods), which lets the report score smaller query budgets.
+    - `test(fp, observed) -> dict`: `{"p_value": p, "effect": e}` for a method with a
+      hypothesis test, else `{}`; stored beside the score.
+    """
 
     name: ClassVar[str]
     access: ClassVar[Access]

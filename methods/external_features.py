@@ -67,7 +67,7 @@ ANY = "any"  # the single classifier of the output-difference features
 
 
 def arch_name(model: nn.Module) -> str | None:
-    return next((name for name in ARCHS.names() if type(model) is ARCHS.get(name)), None)
+    return ARCHS.name_of(type(model))
 
 
 def gradient_signs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,8 @@
 """Stolen copies keep the source's accuracy, except where the attack is meant to cost it."""
 import pytest
 
-from test_attacks import build
 from zoo.fit import accuracy
+from zoo.testing import build
 
 SOURCE = "train(cnn,digits)"
 KEEPS_ACCURACY = [

@@ -1,21 +1,15 @@
-"""Contract test generated from the attack registry, plus what each attack must do."""
+"""Contract test generated from the attack registry, plus what each attack must do.
+
+The contract lives in zoo.testing so a plugin author runs the same checks; here it
+runs on every registered attack, plugins included.
+"""
 import pytest
 import torch
 
 from zoo.attacks.prune import magnitude_prune, prunable_weights
 from zoo.fit import accuracy
-from zoo.spec import canonical, derive_seed
-from zoo.steps import StepContext, get_step, list_attacks
-
-SOURCE = "train(cnn,digits,epochs=8)"
-
-
-def build(text, digits):
-    model = None
-    for prefix in canonical(text).prefixes():
-        step = prefix.last
-        model = get_step(step.name)().apply(model, step.as_dict(), StepContext(digits, "cpu", derive_seed(prefix)))
-    return model
+from zoo.steps import list_attacks
+from zoo.testing import SOURCE, build, check_attack, check_tiny
 
 
 @pytest.fixture(scope="module")
@@ -23,33 +17,14 @@ def source(digits):
     return build(SOURCE, digits)
 
 
-def test_every_registered_attack_has_a_tiny_setting():
-    for name in list_attacks():
-        assert get_step(name).tiny.startswith(f"{name}("), name
+@pytest.mark.parametrize("attack", list_attacks())
+def test_every_registered_attack_has_a_tiny_setting(attack):
+    check_tiny(attack)
 
 
 @pytest.mark.parametrize("attack", list_attacks())
 def test_attack_contract(attack, digits):
-    text = f"{SOURCE}->{get_step(attack).tiny}"
-    a, b = build(text, digits), build(text, digits)
-    x = digits.x("test")[:32]
-    out = a(x)
-    expected = a.head.out_features
-    assert expected == digits.num_classes or attack == "transfer"  # only transfer changes the label set
-    assert out.shape == (32, expected)
-    assert torch.isfinite(out).all()
-    assert torch.equal(out, b(x)), "same derivation string must give the same model"
-    from zoo.archs import build_arch
-
-    fresh = build_arch(arch_of_text(text), digits.input_shape, expected)
-    fresh.load_state_dict(a.state_dict())  # loadable into a fresh model of the recorded arch
-
-
-def arch_of_text(text):
-    from engine.plan import ModelNode
-
-    d = canonical(text)
-    return ModelNode(str(d), d, None, "positive", "", "{}", "source", "").arch
+    check_attack(attack, digits)
 
 
 def test_pruning_zeroes_the_requested_share(source):

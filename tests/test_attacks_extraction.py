@@ -16,8 +16,7 @@ from zoo.attacks.extract import extract_p_loss
 from zoo.datasets.natural_patches import LUMA, natural_patches
 from zoo.spec import DerivationError, canonical
 from zoo.steps import StepContext, get_step
-
-from test_attacks import SOURCE, build
+from zoo.testing import SOURCE, build
 
 
 def agreement(model, victim, x):

@@ -3,7 +3,6 @@ import copy
 
 import pytest
 import torch
-from test_attacks import SOURCE
 
 from zoo.adversarial import pgd_linf
 from zoo.attacks import advtrain as advtrain_module
@@ -13,6 +12,7 @@ from zoo.attacks.prune import prunable_weights
 from zoo.fit import accuracy
 from zoo.spec import DerivationError, canonical, derive_seed
 from zoo.steps import StepContext, get_step
+from zoo.testing import SOURCE
 
 
 @pytest.fixture(scope="module")

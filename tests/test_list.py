@@ -1,17 +1,24 @@
-"""`fpbench list`: JSON that names every registered method and attack; tables that never cut a word."""
+"""`fpbench list`: JSON that names every registered entry and where it comes from; tables that never cut a word."""
 from __future__ import annotations
 
 import contextlib
 import io
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from engine.cli import main
 from engine.listing import _params
 from methods import METHODS, get_method, list_methods
-from zoo.steps import get_step, list_attacks
+from zoo.archs import ARCHS
+from zoo.datasets import DATASETS
+from zoo.steps import STEPS, get_step, list_attacks
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(argv: list[str]) -> str:
@@ -23,8 +30,8 @@ def run_cli(argv: list[str]) -> str:
 
 def test_list_json_names_every_registered_method_and_attack():
     listed = json.loads(run_cli(["list", "--json"]))
-    assert set(listed) == {"methods", "attacks", "archs", "datasets", "presets"}
-    assert [m["name"] for m in listed["methods"]] == list_methods() and set(list_methods()) == set(METHODS)
+    assert set(listed) == {"methods", "attacks", "archs", "datasets", "presets", "broken"}
+    assert [m["name"] for m in listed["methods"]] == list_methods() and listed["broken"] == []
     assert [a["name"] for a in listed["attacks"]] == list_attacks() and listed["attacks"]
     for entry in listed["methods"]:
         cls = get_method(entry["name"])
@@ -33,7 +40,25 @@ def test_list_json_names_every_registered_method_and_attack():
     for entry in listed["attacks"]:
         kind = get_step(entry["name"])
         assert entry["required"] == list(kind.required) and entry["summary"] == kind.summary
-    assert json.loads(run_cli(["list", "methods", "--json"])) == {"methods": listed["methods"]}
+    assert json.loads(run_cli(["list", "methods", "--json"])) == {"methods": listed["methods"], "broken": []}
+
+
+def test_every_entry_says_where_it_comes_from():
+    listed = json.loads(run_cli(["list", "--json"]))
+    for what, registry in (("methods", METHODS), ("attacks", STEPS), ("archs", ARCHS), ("datasets", DATASETS)):
+        assert listed[what], what
+        for entry in listed[what]:
+            assert entry["origin"] == registry.origin(entry["name"]), (what, entry)
+    assert {e["name"] for e in listed["methods"] if e["origin"] == "builtin"} == set(METHODS.builtins())
+    assert {"cnn", "resnet18"} <= {e["name"] for e in listed["archs"] if e["origin"] == "builtin"}
+    assert all(set(entry) == {"name"} for entry in listed["presets"])
+
+
+def test_listing_methods_and_attacks_imports_no_torch():
+    code = ("import sys\nfrom methods import list_methods\nfrom zoo.steps import list_attacks\n"
+            "assert list_methods() and list_attacks()\nassert 'torch' not in sys.modules\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("what", ["methods", "attacks"])

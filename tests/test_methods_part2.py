@@ -122,7 +122,7 @@ def natural_finger(digits, source, owner, **switches):
 @pytest.fixture(scope="module")
 def natural_full(digits):
     """NaturalFinger at its tiny setting with every trick on, and what it was built from."""
-    from test_methods_contract import SOURCE, build
+    from zoo.testing import SOURCE, build
 
     cache = {}
     source = build(SOURCE, digits, cache)

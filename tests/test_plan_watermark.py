@@ -12,10 +12,11 @@ class MarkedIPGuard(IPGuard):
         return source_id.replace("epochs=15", "epochs=16")
 
 
-def test_marked_source_has_its_own_lineage(monkeypatch):
-    import methods
+def test_marked_source_has_its_own_lineage(request):
+    from methods import METHODS
 
-    monkeypatch.setitem(methods.METHODS, "marked", "test_plan_watermark:MarkedIPGuard")
+    METHODS.add("marked", "test_plan_watermark:MarkedIPGuard")
+    request.addfinalizer(lambda: METHODS.remove("marked"))
     raw = tiny_spec(methods=[{"name": "ipguard"}, {"name": "marked"}])
     plan = build_plan(build_spec(raw))
     sources = [n for n in plan.suspects() if n.role == "source"]

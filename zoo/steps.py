@@ -1,38 +1,45 @@
 """Step kinds: the schema and implementation behind each name in a derivation string.
 
-`train` is the only root step; every other step is an attack applied to its parent
-model. Each kind declares its parameters with defaults (the schema that makes ids
-canonical) and either a `prepare` that says what to train (so the engine can train
-sibling models as one pack) or, for steps that are not one training task, an
-`apply` that builds the model. Kinds live one family per file and
-register with `@register_step` / `@register_attack`; `_MODULES` lets the registry
-import a family only when its name is first used.
+`train` and the watermark trainings are root steps; every other step is an attack
+applied to its parent model. Each kind declares its parameters with defaults (the
+schema that makes ids canonical) and either a `prepare` that says what to train (so
+the engine can train sibling models as one pack) or, for steps that are not one
+training task, an `apply` that builds the model. Kinds live one family per file;
+`STEPS` lists them as "module:Class" and imports a family when its name is first
+used. Third-party attacks come through the `fpbench.attacks` entry-point group.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from zoo.registry import Registry, UnknownName
+from zoo.registry import Registry, UnknownName, subclass_of
 from zoo.spec import DerivationError, Step, Value, is_word
 
-_MODULES = {
-    "train": "zoo.train",
-    "finetune": "zoo.attacks.finetune",
-    "prune": "zoo.attacks.prune",
-    "distill": "zoo.attacks.distill",
-    "noise": "zoo.attacks.noise",
-    "advtrain": "zoo.attacks.advtrain",
-    "knockoff": "zoo.attacks.knockoff",
-    "extract": "zoo.attacks.extract",
-    "transfer": "zoo.attacks.transfer",
-    "wm_margin": "zoo.watermark.margin",
-    "wm_ewe": "zoo.watermark.ewe",
-    "wm_features": "zoo.watermark.external_features",
-}
+ROOTS = frozenset({"train", "wm_margin", "wm_ewe", "wm_features"})  # known without importing a family
 
-STEPS: Registry = Registry("step")
+
+def _check_kind(name: str, obj: Any) -> None:
+    """A step kind, and a root step exactly when it is one of ROOTS: plugins add attacks only."""
+    subclass_of("zoo.steps:StepKind")(name, obj)
+    if bool(obj.root) != (name in ROOTS):
+        raise TypeError(f"step {name!r} must {'' if name in ROOTS else 'not '}be a root step")
+
+
+STEPS = Registry("step", group="fpbench.attacks", check=_check_kind, builtins={
+    "train": "zoo.train:Train",
+    "finetune": "zoo.attacks.finetune:FineTune",
+    "prune": "zoo.attacks.prune:Prune",
+    "distill": "zoo.attacks.distill:Distill",
+    "noise": "zoo.attacks.noise:Noise",
+    "advtrain": "zoo.attacks.advtrain:AdvTrain",
+    "knockoff": "zoo.attacks.knockoff:Knockoff",
+    "extract": "zoo.attacks.extract:Extract",
+    "transfer": "zoo.attacks.transfer:Transfer",
+    "wm_margin": "zoo.watermark.margin:MarginWatermark",
+    "wm_ewe": "zoo.watermark.ewe:EntangledWatermark",
+    "wm_features": "zoo.watermark.external_features:ExternalFeatures",
+})
 register_step = STEPS.register
 register_attack = STEPS.register
 
@@ -90,30 +97,15 @@ class StepKind:
 
 
 def get_step(name: str) -> type[StepKind]:
-    if name not in STEPS and name in _MODULES:
-        try:
-            importlib.import_module(_MODULES[name])
-        except ModuleNotFoundError as err:
-            if not (err.name and _MODULES[name].startswith(err.name)):
-                raise  # a missing dependency inside the family, not a family not written yet
     try:
         return STEPS.get(name)
-    except UnknownName:
-        raise DerivationError(
-            f"unknown step {name!r}; allowed: {', '.join(sorted(_MODULES))}"
-        ) from None
+    except UnknownName as err:  # unknown, or a plugin that cannot be used: the message says which
+        raise DerivationError(str(err)) from err.__cause__
 
 
 def list_attacks() -> list[str]:
-    names = []
-    for name in sorted(_MODULES):
-        try:
-            kind = get_step(name)
-        except DerivationError:
-            continue  # family listed but not installed yet
-        if not kind.root:
-            names.append(name)
-    return names
+    """Every step that applies to a parent model, built in or from a plugin, importing none."""
+    return [name for name in STEPS.names() if name not in ROOTS]
 
 
 def positional_params(name: str) -> tuple[str, ...]:

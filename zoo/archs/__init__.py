@@ -1,14 +1,30 @@
 """Architecture registry: `build_arch(name, input_shape, num_classes)`.
 
-Each family lives in its own module and registers itself with `@register_arch`;
-importing this package imports them all (they are small and import only torch).
+Each family lives in its own module, listed here as "module:Class" and imported when
+its name is first built; third-party families come through the `fpbench.archs`
+entry-point group. Every entry is a `Classifier` subclass taking
+(input_shape, num_classes).
 """
 from __future__ import annotations
 
 from zoo.archs.base import Classifier
-from zoo.registry import Registry
+from zoo.registry import Registry, subclass_of
 
-ARCHS: Registry = Registry("architecture")
+ARCHS = Registry("architecture", group="fpbench.archs", check=subclass_of("zoo.archs.base:Classifier", named=False),
+                 builtins={
+                     "cnn": "zoo.archs.cnn:CNN",
+                     "mlp": "zoo.archs.mlp:MLP",
+                     "mobilenet": "zoo.archs.mobilenet:MobileNet",
+                     "resnet": "zoo.archs.resnet:ResNet",
+                     "vgg": "zoo.archs.vgg:VGG",
+                     # the papers' CIFAR nets
+                     "resnet18": "zoo.archs.resnet_cifar:ResNet18",
+                     "resnet34": "zoo.archs.resnet_cifar:ResNet34",
+                     "vgg13_bn": "zoo.archs.vgg_cifar:VGG13BN",
+                     "vgg16_bn": "zoo.archs.vgg_cifar:VGG16BN",
+                     "mobilenetv2": "zoo.archs.mobilenetv2:MobileNetV2",
+                     "densenet121": "zoo.archs.densenet:DenseNet121",
+                 })
 register_arch = ARCHS.register
 
 
@@ -19,7 +35,3 @@ def build_arch(name: str, input_shape: tuple[int, int, int], num_classes: int) -
 
 def list_archs() -> list[str]:
     return ARCHS.names()
-
-
-from zoo.archs import cnn, mlp, mobilenet, resnet, vgg  # noqa: E402,F401  (registers the built-in families)
-from zoo.archs import densenet, mobilenetv2, resnet_cifar, vgg_cifar  # noqa: E402,F401  (the papers' archs)

@@ -1,7 +1,9 @@
 """Data set registry: name -> loader of a `LoadedDataset`, then the benchmark's splits.
 
 `digits` ships inside scikit-learn; the others read a user's local copy (`root`) and
-never download.
+never download. A loader is called as `loader(root)` and imported when its data set
+is first loaded; third-party data sets come through the `fpbench.datasets`
+entry-point group.
 """
 from __future__ import annotations
 
@@ -10,10 +12,7 @@ from functools import lru_cache
 
 from zoo.datasets.base import ArraySet, DatasetError, LoadedDataset
 from zoo.datasets.splits import SPLITS, split_loaded
-from zoo.registry import Registry
-
-DATASETS: Registry = Registry("data set")
-register_dataset = DATASETS.register
+from zoo.registry import Registry, UnknownName, resolve
 
 
 @dataclass(frozen=True)
@@ -42,38 +41,32 @@ HOW_TO_GET = {
 }
 
 
-def _needs_root(name: str, loader):
+def _needs_root(name: str, loader: str):
+    """`loader` ("module:function", imported when called) with a message saying how to get the data."""
+
     def load(root: str | None) -> LoadedDataset:
         if not root:
             raise DatasetError(
                 f"data set {name!r} reads a local copy: set [dataset] root = \"/path/to/{name}\"; {HOW_TO_GET[name]}"
             )
         try:
-            return loader(root)
+            return resolve(loader)(root)
         except DatasetError as err:  # missing, partial or damaged: say where a good copy comes from
             raise DatasetError(f"{err}; {HOW_TO_GET[name]}") from None
 
     return load
 
 
-def _register_builtins() -> None:
-    from zoo.datasets.cifar import load_cifar10, load_cifar100
-    from zoo.datasets.digits import load_digits_dataset
-    from zoo.datasets.fashion_mnist import load_fashion_mnist
-    from zoo.datasets.hard_digits import load_hard_digits
-    from zoo.datasets.shapes import load_shapes
-    from zoo.datasets.tiny_imagenet import load_tiny_imagenet
-
-    register_dataset("digits")(load_digits_dataset)
-    register_dataset("hard_digits")(load_hard_digits)
-    register_dataset("shapes")(load_shapes)
-    register_dataset("cifar10")(_needs_root("cifar10", load_cifar10))
-    register_dataset("cifar100")(_needs_root("cifar100", load_cifar100))
-    register_dataset("fashion_mnist")(_needs_root("fashion_mnist", load_fashion_mnist))
-    register_dataset("tiny_imagenet")(_needs_root("tiny_imagenet", load_tiny_imagenet))
-
-
-_register_builtins()
+DATASETS = Registry("data set", group="fpbench.datasets", builtins={
+    "digits": "zoo.datasets.digits:load_digits_dataset",
+    "hard_digits": "zoo.datasets.hard_digits:load_hard_digits",
+    "shapes": "zoo.datasets.shapes:load_shapes",
+    "cifar10": _needs_root("cifar10", "zoo.datasets.cifar:load_cifar10"),
+    "cifar100": _needs_root("cifar100", "zoo.datasets.cifar:load_cifar100"),
+    "fashion_mnist": _needs_root("fashion_mnist", "zoo.datasets.fashion_mnist:load_fashion_mnist"),
+    "tiny_imagenet": _needs_root("tiny_imagenet", "zoo.datasets.tiny_imagenet:load_tiny_imagenet"),
+})
+register_dataset = DATASETS.register
 
 
 def list_datasets() -> list[str]:
@@ -83,7 +76,11 @@ def list_datasets() -> list[str]:
 @lru_cache(maxsize=8)
 def load_splits(name: str, root: str | None = None) -> Splits:
     """The five disjoint parts of a data set (cached: every step of a run shares them)."""
-    loaded = DATASETS.get(name)(root)
+    try:
+        loader = DATASETS.get(name)
+    except UnknownName as err:  # unknown, or a plugin that cannot be used: the message says which
+        raise DatasetError(str(err)) from err.__cause__
+    loaded = loader(root)
     parts = split_loaded(loaded)
     return Splits(name, loaded.input_shape, loaded.num_classes, parts)
 
