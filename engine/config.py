@@ -11,7 +11,7 @@ import json
 import math
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,7 @@ class RunSpec:
     executor_options: dict[str, Any]  # address, workers, pack, actors_per_gpu, recycle_after, max_attempts, job_timeout_s
     resolved: dict[str, Any]  # the merged TOML, for provenance
     source_ids: tuple[str, ...] = ()  # one source per replicate (source_id first); () means (source_id,)
+    pools: dict[str, str] = field(default_factory=dict)  # other data sets' local copies (knockoff queries)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -93,7 +94,7 @@ class RunSpec:
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "": {"name": str, "seed": int, "output": str, "preset": str, "dataset": dict, "source": dict,
          "attacks": dict, "negatives": dict, "methods": list, "executor": dict},
-    "dataset": {"name": str, "root": str},
+    "dataset": {"name": str, "root": str, "pools": dict},
     "source": {"arch": str, "replicates": (int, list), **{k: (int, float, str) for k in TRAIN_KEYS}},
     "attacks": {"list": list},
     "negatives": {"archs": list, "seeds": (list, dict), "mirror": bool, "derived": list},
@@ -296,6 +297,17 @@ def _replicate_seeds(source: dict, seed: int) -> list[int]:
     return [seed] * replicates
 
 
+def _pools(pools: dict, dataset: str) -> dict[str, str]:
+    """`[dataset] pools`: registered data set name -> its local copy, other than the run's own."""
+    from zoo.datasets import list_datasets
+
+    for name, root in pools.items():
+        _choice(f"dataset.pools.{name}", name, [d for d in list_datasets() if d != dataset])
+        if not isinstance(root, str) or not root.strip():
+            raise SpecError(f"dataset.pools.{name}", f"expected the path of a local copy, got {root!r}")
+    return dict(pools)
+
+
 def _train_overrides(source: dict, arch: str, dataset: str) -> dict[str, Any]:
     """The source's training settings, each checked on its own so an error names its field."""
     overrides = {k: source[k] for k in TRAIN_KEYS if k in source}
@@ -406,6 +418,7 @@ def build_spec(raw: dict) -> RunSpec:
         dataset_root=dataset_table.get("root") or None,
         source_id=source_id,
         source_ids=sources,
+        pools=_pools(dataset_table.get("pools", {}), dataset),
         attacks=tuple(attacks),
         independent=independent,
         negative_derived=derived,

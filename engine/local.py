@@ -47,6 +47,7 @@ class WorkerSetup:
     dataset: str
     dataset_root: str | None
     device: str
+    pools: tuple[tuple[str, str], ...] = ()  # other data sets' local copies (RunSpec.pools)
 
     def build(self):
         from engine.sink import ShardSink
@@ -54,7 +55,7 @@ class WorkerSetup:
         from engine.worker import Worker
         from zoo.data import DataBundle
 
-        data = DataBundle.load(self.dataset, self.dataset_root, self.device)
+        data = DataBundle.load(self.dataset, self.dataset_root, self.device, dict(self.pools))
         store, sink = ArtifactStore(self.run_dir / "store"), ShardSink(self.run_dir, self.plan.run_id)
         return Worker(self.plan, store, sink, data, self.device)
 

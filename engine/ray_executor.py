@@ -31,7 +31,8 @@ SYSTEM_ERRORS = (RayActorError, WorkerCrashedError, GetTimeoutError)
 class WorkerActor:
     """Plain class turned into a Ray actor at run time (`ray.remote(...)(WorkerActor)`)."""
 
-    def __init__(self, plan, run_dir, dataset: str, root: str | None, device: str, gpu_fraction: float):
+    def __init__(self, plan, run_dir, dataset: str, root: str | None, device: str, gpu_fraction: float,
+                 pools: tuple[tuple[str, str], ...] = ()):
         import torch
 
         from engine.sink import ShardSink
@@ -47,7 +48,7 @@ class WorkerActor:
         self.device = device
         store = ArtifactStore(run_dir / "store")
         sink = ShardSink(run_dir, plan.run_id)
-        self.worker = Worker(plan, store, sink, DataBundle.load(dataset, root, device), device)
+        self.worker = Worker(plan, store, sink, DataBundle.load(dataset, root, device, dict(pools)), device)
         self.node = ray.get_runtime_context().get_node_id()
 
     def ping(self) -> str:
@@ -125,5 +126,5 @@ def run_ray(sched: Scheduler, spec: RunSpec, run_dir: Location, options: dict[st
     connect(options["address"])
     count, request, fraction = actor_options(options)
     remote = ray.remote(max_restarts=0, max_task_retries=0, **request)(WorkerActor)
-    args = (sched.plan, run_dir, spec.dataset, spec.dataset_root, spec.device, fraction)
+    args = (sched.plan, run_dir, spec.dataset, spec.dataset_root, spec.device, fraction, tuple(spec.pools.items()))
     return drive(sched, RayPool(remote, args), count, options, progress, poll_s, needs=str(request))

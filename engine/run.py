@@ -67,6 +67,20 @@ def pack_size(spec: RunSpec, device: str) -> int:
     return chosen or (GPU_PACK if device == "cuda" else CPU_PACK)
 
 
+def check_pools(spec: RunSpec) -> None:
+    """Every other data set an attack queries with has a readable local copy, before anything is written."""
+    from zoo.datasets import HOW_TO_GET, DatasetError, list_datasets
+
+    chains = (*spec.attacks, *spec.negative_derived)
+    wanted = {str(step.get("data")) for chain in chains for step in chain if step.name == "knockoff"}
+    for name in sorted(wanted & set(list_datasets())):
+        if name not in spec.pools:
+            hint = f"; {HOW_TO_GET[name]}" if name in HOW_TO_GET else ""
+            raise DatasetError(f"knockoff(data={name}) queries {name}'s images: set [dataset] pools = "
+                               f"{{ {name} = \"/path/to/{name}\" }}{hint}")
+        load_splits(name, spec.pools[name])
+
+
 def stored_artefacts(plan: Plan, store: ArtifactStore) -> tuple[set[str], set[str]]:
     models = {model_id for model_id in plan.nodes if store.has_model(model_id)}
     return models, {f.fingerprint_id for f in plan.fingerprints if store.has_fingerprint(f.fingerprint_id)}
@@ -112,6 +126,7 @@ def _run_locked(spec: RunSpec, plan: Plan, run_dir: Location, resuming: bool, ki
     else:
         if kind != "ray":  # on Ray the data lives on the workers' nodes
             load_splits(spec.dataset, spec.dataset_root)  # a missing or corrupt copy fails before anything is written
+            check_pools(spec)
         write_provenance(run_dir, spec, plan.run_id, device)
     write_manifest(run_dir, plan, store)  # a run killed from here on can still be reported
     sched = scheduler_for(plan, store, sink)
@@ -133,7 +148,7 @@ def _run_locked(spec: RunSpec, plan: Plan, run_dir: Location, resuming: bool, ki
         else:
             from engine.local import WorkerSetup, run_local
 
-            setup = WorkerSetup(plan, run_dir, spec.dataset, spec.dataset_root, device)
+            setup = WorkerSetup(plan, run_dir, spec.dataset, spec.dataset_root, device, tuple(spec.pools.items()))
             result.failures = run_local(sched, setup, progress, spec.executor_options["max_attempts"], workers)
         write_failures(run_dir, result.failures)  # first: a full disk must not lose the failure record
         write_manifest(run_dir, plan, store)

@@ -124,7 +124,7 @@ def test_pgd_stays_in_the_ball_and_the_image_range(victim, digits):
         ("knockoff(arch=nope)", "arch"),
         ("knockoff(arch=mlp,queries=0)", "queries"),
         ("knockoff(arch=mlp,labels=medium)", "labels"),
-        ("knockoff(arch=mlp,data=cifar100)", "data"),
+        ("knockoff(arch=mlp,data=imagenet)", "data"),
         ("knockoff(arch=mlp,lr=0)", "lr"),
         ("extract(kind=l)", "arch"),
         ("extract(arch=mlp,kind=x)", "kind"),

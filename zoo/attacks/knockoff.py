@@ -13,8 +13,10 @@ as digits have no offline sibling distribution; the pool is cut at the victim's
 input shape with the step's seed. `data` may instead name a split of the run's own
 data set (in-distribution queries, the weaker-attacker ablation); then `queries`
 images are drawn from it without replacement, or all of them if the split is
-smaller. A user-supplied pool (CIFAR-100 for a CIFAR-10 source) would be a further
-value of `data`. The budget defaults to 2,000 queries instead of 50k, digits scale.
+smaller. Or `data` names another registered data set whose local copy the spec
+gives in `[dataset] pools` (CIFAR-100 for a CIFAR-10 source, as FingerBench): the
+queries are drawn from all its images. The budget defaults to 2,000
+queries instead of 50k, digits scale.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from functools import partial
 import torch
 
 from zoo.archs import ARCHS, build_arch
-from zoo.datasets import SPLITS
+from zoo.datasets import SPLITS, list_datasets
 from zoo.datasets.natural_patches import natural_patches
 from zoo.fit import TrainTask, predict_logits, soft_label_loss
 from zoo.spec import DerivationError
@@ -34,7 +36,7 @@ def query_pool(data: str, n: int, ctx: StepContext) -> torch.Tensor:
     """The attacker's `n` unlabelled query images, drawn with the step's seed."""
     if data == "patches":
         return torch.from_numpy(natural_patches(ctx.data.input_shape, n, ctx.seed)).to(ctx.device)
-    x = ctx.data.x(data)
+    x = ctx.data.x(data) if data in SPLITS else ctx.data.pool(data)
     pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(ctx.seed))[:n]
     return x[pick.to(x.device)]
 
@@ -52,7 +54,7 @@ class Knockoff(StepKind):
         "batch": 64,
         "opt": "adam",
     }
-    choices = {"data": ("patches",) + SPLITS, "labels": ("soft", "hard"), "opt": ("adam", "sgd")}
+    choices = {"labels": ("soft", "hard"), "opt": ("adam", "sgd")}
     summary = "Knockoff Nets: train a fresh student on the model's answers to out-of-distribution queries"
     tiny = "knockoff(arch=mlp,queries=200,epochs=2)"
 
@@ -62,6 +64,9 @@ class Knockoff(StepKind):
             raise DerivationError(
                 f"knockoff(arch={params['arch']!r}): unknown; allowed: {', '.join(ARCHS.names())}"
             )
+        pools = ("patches", *SPLITS, *list_datasets())
+        if params["data"] not in pools:
+            raise DerivationError(f"knockoff(data={params['data']!r}) is not allowed; allowed: {', '.join(pools)}")
         if params["queries"] < 1:  # epochs, batch, lr: zoo.steps.SHARED_BOUNDS
             raise DerivationError(f"knockoff(queries={params['queries']}) must be >= 1")
 
