@@ -69,6 +69,7 @@ def _columns_of(plan: Plan, nodes: list) -> dict[str, list]:
         "source_id": [node.source_id for node in nodes],
         "lineage": [node.lineage for node in nodes],
         "replicate": [node.replicate for node in nodes],
+        "task": [node.task for node in nodes],
     }
     _plan_columns[:] = [weakref.ref(plan), columns]
     return columns

@@ -38,6 +38,12 @@ class ModelNode:
         return int(self.derivation.root.get("rep") or 0)
 
     @property
+    def task(self) -> str | None:
+        """The label task it answers in, if a transfer step moved it off the data set's labels."""
+        tasks = [step.get("task") for step in self.derivation.steps if step.name == "transfer"]
+        return str(tasks[-1]) if tasks else None
+
+    @property
     def arch(self) -> str:
         """The architecture: set by the last step that builds a fresh network."""
         for step in reversed(self.derivation.steps):

@@ -73,10 +73,11 @@ def check_pools(spec: RunSpec) -> None:
 
     chains = (*spec.attacks, *spec.negative_derived)
     wanted = {str(step.get("data")) for chain in chains for step in chain if step.name == "knockoff"}
+    wanted |= {str(step.get("task")) for chain in chains for step in chain if step.name == "transfer"}
     for name in sorted(wanted & set(list_datasets())):
         if name not in spec.pools:
             hint = f"; {HOW_TO_GET[name]}" if name in HOW_TO_GET else ""
-            raise DatasetError(f"knockoff(data={name}) queries {name}'s images: set [dataset] pools = "
+            raise DatasetError(f"an attack uses {name}'s images (knockoff data or transfer task): set [dataset] pools = "
                                f"{{ {name} = \"/path/to/{name}\" }}{hint}")
         load_splits(name, spec.pools[name])
 

@@ -145,6 +145,7 @@ MODELS_SCHEMA = pa.schema(
         ("pack_id", pa.string()),  # the pack the model trained in (null: alone); see engine/packs.py
         ("pack_size", pa.int64()),  # how many models trained together with it, itself included
         ("replicate", pa.int64()),  # which source replicate's benchmark it belongs to (0: the first)
+        ("task", pa.string()),  # the label task a transfer moved it to (null: the data set's own labels)
     ]
 )
 

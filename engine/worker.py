@@ -21,19 +21,13 @@ from engine.sink import ShardSink
 from engine.store import ArtifactStore
 from methods import get_method
 from methods.base import Fingerprint, OwnerContext
-from zoo.attacks.transfer import task_labels
+from zoo.attacks.transfer import task_data
 from zoo.data import DataBundle
 from zoo.fit import fit_many, predict_logits
 from zoo.spec import derive_seed
 from zoo.steps import StepContext, get_step
 
 Event = Callable[[str, str], None]  # (kind, id): "trained" | "loaded" | "fingerprinted" | "queried"
-
-
-def task_of(node: ModelNode) -> str | None:
-    """The label task a model answers in, if a transfer step moved it off the data set's labels."""
-    tasks = [step.get("task") for step in node.derivation.steps if step.name == "transfer"]
-    return str(tasks[-1]) if tasks else None
 
 
 class Worker:
@@ -101,11 +95,9 @@ class Worker:
     def _save(self, node: ModelNode, model: torch.nn.Module, seconds: float, pack: dict | None = None) -> None:
         """Store a freshly built model with what the manifest reports about it."""
         kind = get_step(node.derivation.last.name)
-        task = task_of(node)
-        y_test = self.data.y("test")
-        if task is not None:
-            y_test = task_labels(task, y_test)
-        x_test = self.data.x("test")
+        task = node.task
+        x_test, y_test = (self.data.x("test"), self.data.y("test")) if task is None else \
+            task_data(task, self.data, "test")[:2]
         if not len(x_test):
             raise ValueError(f"data set {self.data.name!r} has an empty test split: models cannot be evaluated")
         labels = predict_logits(model, x_test).argmax(1)  # one pass for accuracy and agreement

@@ -17,9 +17,9 @@ Role "owner" models (the verifier's own helpers) never count, and the source get
 per-attack row of its own. Scores of models missing from the manifest are dropped.
 
 Label spaces: a transferred suspect answers in another label set (the manifest's
-`num_classes`). As in SAC, such positives are compared only with negatives of the
-same label count (task-matched negatives), and the "all" row keeps to the source's
-label count. A manifest without `num_classes` puts every model in one space.
+`task`, else its `num_classes`). As in SAC, such positives are compared only with
+negatives of the same task (task-matched negatives), and the "all" row keeps to the
+source's label space. A manifest without either puts every model in one space.
 
 Score scale: ARUC integrates over thresholds in [0, 1], so each method declares the
 range of its score (`methods.scales`, read by name without importing the method):
@@ -145,11 +145,15 @@ def method_suspects(scores: pl.LazyFrame, models: pl.DataFrame | pl.LazyFrame, m
 
 
 def with_space(models: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    """The manifest with a `space` column: the label count a model answers in (-1 if unknown)."""
+    """The manifest with a `space` column naming the label space a model answers in: its
+    transfer task where it has one (two tasks of ten classes are still two spaces), else
+    its label count ("?" if unknown)."""
     models = models.lazy()
-    if "num_classes" not in models.collect_schema().names():
-        return models.with_columns(space=pl.lit(-1, pl.Int64))
-    return models.with_columns(space=pl.col("num_classes").cast(pl.Int64).fill_null(-1))
+    names = models.collect_schema().names()
+    count = (pl.col("num_classes").cast(pl.Int64).cast(pl.String).fill_null("?") if "num_classes" in names
+             else pl.lit("?"))
+    task = pl.format("task:{}", pl.col("task")) if "task" in names else pl.lit(None, pl.String)
+    return models.with_columns(space=pl.coalesce(task, count))
 
 
 def positive_cells(models: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:

@@ -100,7 +100,7 @@ def test_fingerbench_manifest_has_the_planned_counts(tmp_path):
 
 
 PAPER_PRESETS = {  # preset -> (data set, source arch, positives by attack, negatives)
-    "sac-cifar10": ("cifar10", "vgg16_bn", {"finetune": 20, "prune": 15, "extract": 60, "transfer": 20}, 60),
+    "sac-cifar10": ("cifar10", "vgg16_bn", {"finetune": 20, "prune": 15, "extract": 60, "transfer": 20}, 40),
     "marginfinger-cifar10": ("cifar10", "vgg16_bn", {"finetune": 20, "prune": 15, "extract": 60, "transfer": 10}, 20),
     "marginfinger-tinyimagenet": ("tiny_imagenet", "vgg16_bn",
                                   {"finetune": 20, "prune": 5, "extract": 60, "transfer": 10}, 20),

@@ -1,5 +1,6 @@
-"""Knockoff queries drawn from another data set's local copy (`[dataset] pools`), as FingerBench queries
-a CIFAR-10 source with CIFAR-100; digits and hard_digits share the 8x8 shape, so they stand in here."""
+"""Other data sets' local copies (`[dataset] pools`): Knockoff queries from them, as FingerBench queries a
+CIFAR-10 source with CIFAR-100, and transfer tasks onto their first ten classes, as SAC transfers to
+CIFAR-100's; digits and hard_digits share the 8x8 shape, so they stand in here."""
 from __future__ import annotations
 
 import pytest
@@ -54,3 +55,24 @@ def test_a_run_with_a_pool_trains_its_knockoff_student(tmp_path):
     models = pl.read_parquet(tmp_path / "run" / "models.parquet")
     student = models.filter(pl.col("attack") == "knockoff").row(0, named=True)
     assert "data=hard_digits" in student["model_id"] and student["agreement"] > 0.5
+
+
+def test_a_transfer_to_another_data_set_is_judged_against_task_matched_negatives(tmp_path):
+    import polars as pl
+
+    from reports import build_report
+
+    transfer = "transfer(task=hard_digits,epochs=5)"
+    raw = tiny_spec(attacks={"list": ["finetune(mode=ftal)", transfer, transfer[:-1] + ",mode=last)"]},
+                    negatives={"archs": ["cnn", "mlp"], "seeds": [1, 2], "derived": [transfer]})
+    raw["dataset"] = {"name": "digits", "pools": {"hard_digits": "embedded"}}
+    run_spec(build_spec(raw), out=tmp_path / "run", show_progress=False)
+    models = pl.read_parquet(tmp_path / "run" / "models.parquet")
+    moved = models.filter(pl.col("task") == "hard_digits")
+    assert moved.height == 2 + 4 and set(moved.get_column("num_classes")) == {10}
+    assert moved.get_column("test_acc").min() > 0.3  # tested on hard_digits' own test split
+    metrics = build_report(tmp_path / "run", resamples=0).metrics.filter(pl.col("param") == "all")
+    cell = metrics.filter(pl.col("attack") == "transfer").row(0, named=True)
+    assert (cell["n_pos"], cell["n_neg"]) == (2, 4)  # the four transferred negatives, not the digits ones
+    overall = metrics.filter(pl.col("attack") == "all").row(0, named=True)
+    assert overall["n_neg"] == 4  # the "all" row keeps to the source's own label space
