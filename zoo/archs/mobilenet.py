@@ -57,20 +57,29 @@ class InvertedResidual(nn.Module):
         return x + out if self.skip else out
 
 
+def block_rows(input_shape: tuple[int, int, int], cin: int, block) -> tuple[list[nn.Module], int]:
+    """The blocks of ROWS sized for the input, each `block(cin, cout, stride, expansion)`: a
+    stride-2 row halves only while sizing.halvings allows. Returns them and their output width."""
+    left = halvings(input_shape, limit=sum(s == 2 for *_, s in ROWS))
+    layers: list[nn.Module] = []
+    for expansion, channels, blocks, stride in ROWS:
+        if stride == 2:
+            stride, left = (2, left - 1) if left else (1, 0)  # out of halvings: keep the size
+        cout = width(channels, input_shape, MULTIPLE)
+        for b in range(repeats(blocks, input_shape)):
+            layers.append(block(cin, cout, stride if b == 0 else 1, expansion))
+            cin = cout
+    return layers, cin
+
+
 @register_arch("mobilenet")
 class MobileNet(Classifier):
     def __init__(self, input_shape: tuple[int, int, int], num_classes: int):
         super().__init__()
-        left = halvings(input_shape, limit=sum(s == 2 for *_, s in ROWS))
         cin = width(STEM, input_shape, MULTIPLE)
         layers = conv_bn(input_shape[0], cin, 3)
-        for expansion, channels, blocks, stride in ROWS:
-            if stride == 2:
-                stride, left = (2, left - 1) if left else (1, 0)  # out of halvings: keep the size
-            cout = width(channels, input_shape, MULTIPLE)
-            for b in range(repeats(blocks, input_shape)):
-                layers.append(InvertedResidual(cin, cout, stride if b == 0 else 1, expansion))
-                cin = cout
+        blocks, cin = block_rows(input_shape, cin, InvertedResidual)
+        layers += blocks
         last = width(LAST, input_shape, MULTIPLE)
         layers += conv_bn(cin, last, 1) + [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         self.body = nn.Sequential(*layers)

@@ -16,8 +16,8 @@ from torch import nn
 
 from zoo.archs import register_arch
 from zoo.archs.base import Classifier
-from zoo.archs.mobilenet import LAST, MULTIPLE, ROWS, STEM
-from zoo.archs.sizing import halvings, repeats, width
+from zoo.archs.mobilenet import LAST, MULTIPLE, STEM, block_rows
+from zoo.archs.sizing import width
 
 
 def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> list[nn.Module]:
@@ -49,16 +49,10 @@ class Block(nn.Module):
 class MobileNetV2(Classifier):
     def __init__(self, input_shape: tuple[int, int, int], num_classes: int):
         super().__init__()
-        strided = halvings(input_shape, limit=sum(s == 2 for *_, s in ROWS))
         cin = width(STEM, input_shape, MULTIPLE)
         layers = [*conv_bn(input_shape[0], cin, 3), nn.ReLU(inplace=True)]
-        for expansion, channels, blocks, stride in ROWS:
-            if stride == 2:
-                stride, strided = (2, strided - 1) if strided else (1, 0)  # out of halvings: keep the size
-            cout = width(channels, input_shape, MULTIPLE)
-            for b in range(repeats(blocks, input_shape)):
-                layers.append(Block(cin, cout, stride if b == 0 else 1, expansion))
-                cin = cout
+        blocks, cin = block_rows(input_shape, cin, Block)
+        layers += blocks
         last = width(LAST, input_shape, MULTIPLE)
         layers += [*conv_bn(cin, last, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         self.body = nn.Sequential(*layers)
