@@ -128,6 +128,18 @@ def check_run_dir(run_dir: Location, run_id: str) -> bool:
     return True
 
 
+def declared_scales(spec: RunSpec) -> dict[str, dict]:
+    """Each method entry's declared score scale, by label: what the torch-free report maps ARUC with,
+    for plugin methods too (methods.scales only knows the builtins)."""
+    from methods import get_method
+
+    scales = {}
+    for entry in spec.methods:
+        scale = get_method(entry.name).score_scale
+        scales[entry.label] = {"name": scale.name, "lo": scale.lo, "hi": scale.hi}
+    return scales
+
+
 def write_provenance(run_dir: Location, spec: RunSpec, run_id: str, device: str) -> None:
     record = {
         "run_id": run_id,
@@ -137,6 +149,7 @@ def write_provenance(run_dir: Location, spec: RunSpec, run_id: str, device: str)
         "spec": spec.resolved,
         "seed": spec.seed,
         "source_id": spec.source_id,
+        "score_scales": declared_scales(spec),
         "versions": {p: _version(p) for p in ("fpbench", "torch", "ray", "pyarrow", "polars", "numpy")},
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "processor": platform.machine(), "cpus": os.cpu_count(), "device": device},

@@ -24,6 +24,7 @@ every table; each refusal is a ValueError that names the file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -171,7 +172,23 @@ def read_run_info(path: Path) -> dict:
     for where, name in names:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError(f"{path}: '{where}' must be a name of letters, digits, '_', '-' or '.', got {name!r}")
+    check_score_scales(info.get("score_scales", {}), path)
     return info
+
+
+def check_score_scales(scales, path: Path) -> None:
+    """run.json's `score_scales`: label -> {name, lo, hi}, lo < hi finite numbers or both null."""
+    if not isinstance(scales, dict):
+        raise ValueError(f"{path}: 'score_scales' must be a JSON object, got {type(scales).__name__}")
+    for label, scale in scales.items():
+        where = f"{path}: 'score_scales.{label}'"
+        if not isinstance(scale, dict) or not isinstance(scale.get("name"), str):
+            raise ValueError(f"{where} must be an object with a 'name', got {scale!r}")
+        lo, hi = scale.get("lo"), scale.get("hi")
+        bounded = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lo, hi))
+        if not ((lo is None and hi is None) or (bounded and lo < hi)):
+            raise ValueError(f"{where} needs lo < hi (finite numbers), or both null for an unbounded score; "
+                             f"got lo={lo!r}, hi={hi!r}")
 
 
 def check_parquet(path: Path) -> None:

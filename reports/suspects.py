@@ -60,11 +60,14 @@ def run_scales(info: Mapping) -> dict[str, ScoreScale]:
     """The declared scales keyed as the run's scores are: by spec label, each with its method's scale.
 
     A spec entry may be labelled (two IPGuard settings, "ipguard-hard"); the score
-    shards name the label, while the scale belongs to the registered method.
+    shards name the label, while the scale belongs to the registered method. Runs
+    record each entry's declared scale in run.json (`score_scales`), which is how a
+    plugin method's scale reaches the report; older runs rely on `methods.scales`.
     """
     entries = info.get("spec", {}).get("methods", [])
     labelled = {e.get("label", e["name"]): SCORE_SCALES[e["name"]] for e in entries if e.get("name") in SCORE_SCALES}
-    return SCORE_SCALES | labelled
+    recorded = {label: ScoreScale(s["name"], s["lo"], s["hi"]) for label, s in info.get("score_scales", {}).items()}
+    return SCORE_SCALES | labelled | recorded  # what the scoring code declared (plugins too) comes first
 
 
 def with_scales(frame: pl.LazyFrame, scales: Mapping[str, ScoreScale] | None = None) -> pl.LazyFrame:

@@ -182,3 +182,26 @@ def test_a_labelled_spec_entry_has_its_methods_scale(tmp_path):
     (run / "run.json").write_text(json.dumps(info))
     metrics = build_report(run, resamples=0).metrics
     assert set(metrics["score_scale"]) == {"cosine"} and metrics["aruc_note"].is_null().all()
+
+
+def test_run_json_records_each_entrys_declared_scale_and_the_report_uses_it(tmp_path):
+    """A plugin method is unknown to methods.scales; the scale its class declared reaches the report
+    through run.json, and a damaged record is refused by name."""
+    from conftest import tiny_spec
+
+    from engine.config import build_spec
+    from engine.provenance import declared_scales
+
+    spec = build_spec(tiny_spec(methods=[{"name": "uap"}, {"name": "external_features", "label": "ef"}]))
+    assert declared_scales(spec) == {"uap": {"name": "cosine", "lo": -1.0, "hi": 1.0},
+                                     "ef": {"name": "unbounded", "lo": None, "hi": None}}
+    run = write_engine_run(tmp_path / "run", {"third-party": {k: 2 * v - 1 for k, v in SCORES.items()}})
+    info = json.loads((run / "run.json").read_text())
+    info["score_scales"] = {"third-party": {"name": "cosine", "lo": -1.0, "hi": 1.0}}
+    (run / "run.json").write_text(json.dumps(info))
+    metrics = build_report(run, resamples=0).metrics
+    assert set(metrics["score_scale"]) == {"cosine"} and metrics["aruc_note"].is_null().all()
+    info["score_scales"] = {"third-party": {"name": "cosine", "lo": 1.0, "hi": -1.0}}
+    (run / "run.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="score_scales.third-party"):
+        build_report(run, resamples=0)
