@@ -73,6 +73,7 @@ class RunSpec:
     resolved: dict[str, Any]  # the merged TOML, for provenance
     source_ids: tuple[str, ...] = ()  # one source per replicate (source_id first); () means (source_id,)
     pools: dict[str, str] = field(default_factory=dict)  # other data sets' local copies (knockoff queries)
+    files: dict[str, str] = field(default_factory=dict)  # sha256 -> path of model files ([source] file)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -87,15 +88,21 @@ class RunSpec:
         return root_derivation(arch, self.dataset, "independent", seed, self.train_overrides, replicate)
 
     def mirror_root(self, replicate: int = 0) -> str:
-        """The source's recipe and seed on the independent split: the root of the mirror negatives."""
-        return self.sources[replicate].replace("split=defender", "split=independent", 1)
+        """The source's recipe and seed on the independent split, trained: the root of the mirror
+        negatives (for a source from a file, the recipe its `weights` root records)."""
+        from zoo.train import Train
+
+        root = canonical(self.sources[replicate]).root.as_dict()
+        keep = {*Train.defaults, *Train.required, REPLICATE}
+        params = {k: v for k, v in root.items() if k in keep}
+        return str(canonical(Derivation((Step.of("train", {**params, "split": "independent"}),))))
 
 
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "": {"name": str, "seed": int, "output": str, "preset": str, "dataset": dict, "source": dict,
          "attacks": dict, "negatives": dict, "methods": list, "executor": dict},
     "dataset": {"name": str, "root": str, "pools": dict},
-    "source": {"arch": str, "replicates": (int, list), **{k: (int, float, str) for k in TRAIN_KEYS}},
+    "source": {"arch": str, "file": str, "replicates": (int, list), **{k: (int, float, str) for k in TRAIN_KEYS}},
     "attacks": {"list": list},
     "negatives": {"archs": list, "seeds": (list, dict), "mirror": bool, "derived": list},
     "executor": {"kind": str, "device": str, "address": str, "workers": int, "pack": int, "actors_per_gpu": int,
@@ -297,6 +304,32 @@ def _replicate_seeds(source: dict, seed: int) -> list[int]:
     return [seed] * replicates
 
 
+def _source_file(source: dict) -> tuple[str, dict[str, str]]:
+    """The sha256 of `[source] file` (a safetensors file; size-bounded, never a pickle) and {sha256: path}."""
+    import hashlib
+
+    from engine.safe_files import UnsafeFileError, read_bytes
+
+    path = source["file"]
+    extra = sorted(k for k in source if k in TRAIN_KEYS or k == "replicates")
+    if extra:
+        raise SpecError(f"source.{extra[0]}", "a source from a file is not trained: leave out its training "
+                                              "settings and replicates")
+    if "arch" not in source:
+        raise SpecError("source.arch", "a source from a file needs its architecture (fpbench list archs)")
+    try:
+        data = read_bytes(path, 2 << 30)
+    except (UnsafeFileError, OSError) as err:
+        raise SpecError("source.file", str(err)) from None
+    head = data[:9]
+    if not (len(head) == 9 and head[8:9] == b"{"):
+        kind = "a pickle or torch.save archive" if data[:1] == b"\x80" or data[:2] == b"PK" else "not safetensors"
+        raise SpecError("source.file", f"{path} is {kind}; fpbench never unpickles model files: save the "
+                                       "state_dict with safetensors.torch.save_file")
+    sha256 = hashlib.sha256(data).hexdigest()
+    return sha256, {sha256: str(path)}
+
+
 def _pools(pools: dict, dataset: str) -> dict[str, str]:
     """`[dataset] pools`: registered data set name -> its local copy, other than the run's own."""
     from zoo.datasets import list_datasets
@@ -373,9 +406,15 @@ def build_spec(raw: dict) -> RunSpec:
     arch = _choice("source.arch", source.get("arch", "cnn"), list_archs())
     overrides = _train_overrides(source, arch, dataset)
     seed = merged.get("seed", 0)
+    files = {}
     try:
-        sources = tuple(root_id(arch, dataset, "defender", s, overrides, k)
-                        for k, s in enumerate(_replicate_seeds(source, seed)))
+        if "file" in source:
+            sha256, files = _source_file(source)
+            sources = (str(canonical(Derivation((Step.of("weights", {"arch": arch, "dataset": dataset,
+                                                                      "sha256": sha256, "seed": seed}),)))),)
+        else:
+            sources = tuple(root_id(arch, dataset, "defender", s, overrides, k)
+                            for k, s in enumerate(_replicate_seeds(source, seed)))
     except DerivationError as err:
         raise SpecError("source", str(err)) from None
     source_id = sources[0]
@@ -419,6 +458,7 @@ def build_spec(raw: dict) -> RunSpec:
         source_id=source_id,
         source_ids=sources,
         pools=_pools(dataset_table.get("pools", {}), dataset),
+        files=files,
         attacks=tuple(attacks),
         independent=independent,
         negative_derived=derived,

@@ -77,6 +77,7 @@ class Plan:
     fingerprints: list[FingerprintJob] = field(default_factory=list)
     queries: list[QueryJob] = field(default_factory=list)
     packs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # model id -> the pack it trains in
+    files: dict[str, str] = field(default_factory=dict)  # sha256 -> path of a model file the spec names
 
     def suspects(self) -> list[ModelNode]:
         return [n for n in self.nodes.values() if n.is_suspect]
@@ -146,7 +147,7 @@ def build_plan(spec: RunSpec, pack: int = 1) -> Plan:
     """
     from methods import get_method
 
-    plan = Plan(run_id=run_id_of(spec))
+    plan = Plan(run_id=run_id_of(spec), files=dict(spec.files))
     methods = [(index, m, get_method(m.name)(**m.params)) for index, m in enumerate(spec.methods)]
     for replicate, clean in enumerate(spec.sources):
         _add_zoo(plan, spec, replicate, clean)

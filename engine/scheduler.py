@@ -322,9 +322,11 @@ class Scheduler:
         while waiting:
             for entry in list(waiting.pop()):
                 check(entry)
+        own = {job.key, *job.members}  # a model's query job shares its key: the model keeps its own reason
         for lost in dropped:
             for key in (lost.key, *lost.members):
-                self.failed[key] = reason if lost is job else f"needs {job.describe()}, which failed"
+                if lost is job or key not in own:
+                    self.failed[key] = reason if lost is job else f"needs {job.describe()}, which failed"
             if lost.kind == "train":  # its suspects may train themselves now
                 touched += [e for m in lost.models if (e := self._live.get(("query", m))) is not None]
         for entry in touched:

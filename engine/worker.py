@@ -90,7 +90,7 @@ class Worker:
         return copy.deepcopy(self.model(node.parent_id))  # attacks change their input
 
     def _context(self, node: ModelNode) -> StepContext:
-        return StepContext(self.data, self.device, derive_seed(node.derivation))
+        return StepContext(self.data, self.device, derive_seed(node.derivation), self.plan.files)
 
     def _save(self, node: ModelNode, model: torch.nn.Module, seconds: float, pack: dict | None = None) -> None:
         """Store a freshly built model with what the manifest reports about it."""

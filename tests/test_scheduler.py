@@ -64,9 +64,11 @@ def test_a_failed_parent_drops_its_descendants_only():
 def test_a_failed_source_fails_the_whole_run_cleanly():
     plan = build_plan(build_spec(tiny_spec()))
     sched = fresh(plan)
-    drain(sched, fail_key=plan.fingerprints[0].source_id)
+    source = plan.fingerprints[0].source_id
+    drain(sched, fail_key=source)
     assert plan.fingerprints[0].fingerprint_id in sched.failed
     assert sched.finished()
+    assert sched.failed[source] == "boom"  # its own reason, not "needs ..." from its query job dropped with it
 
 
 def test_models_wait_for_the_source_they_are_compared_with():

@@ -10,13 +10,13 @@ used. Third-party attacks come through the `fpbench.attacks` entry-point group.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from zoo.registry import Registry, UnknownName, subclass_of
 from zoo.spec import DerivationError, Step, Value, is_word
 
-ROOTS = frozenset({"train", "wm_margin", "wm_ewe", "wm_features"})  # known without importing a family
+ROOTS = frozenset({"train", "weights", "wm_margin", "wm_ewe", "wm_features"})  # known without importing a family
 
 
 def _check_kind(name: str, obj: Any) -> None:
@@ -28,6 +28,7 @@ def _check_kind(name: str, obj: Any) -> None:
 
 STEPS = Registry("step", group="fpbench.attacks", check=_check_kind, builtins={
     "train": "zoo.train:Train",
+    "weights": "zoo.weights_file:WeightsFile",
     "finetune": "zoo.attacks.finetune:FineTune",
     "prune": "zoo.attacks.prune:Prune",
     "distill": "zoo.attacks.distill:Distill",
@@ -51,6 +52,7 @@ class StepContext:
     data: Any  # zoo.data.DataBundle
     device: Any  # torch.device
     seed: int
+    files: dict = field(default_factory=dict)  # sha256 -> path of the model files a spec names
 
 
 class StepKind:
