@@ -73,7 +73,8 @@ class RunSpec:
     resolved: dict[str, Any]  # the merged TOML, for provenance
     source_ids: tuple[str, ...] = ()  # one source per replicate (source_id first); () means (source_id,)
     pools: dict[str, str] = field(default_factory=dict)  # other data sets' local copies (knockoff queries)
-    files: dict[str, str] = field(default_factory=dict)  # sha256 -> path of model files ([source] file)
+    files: dict[str, str] = field(default_factory=dict)  # sha256 -> path of model files ([source] file, [[suspects]])
+    external: tuple[tuple[str, str], ...] = ()  # (model id, role) of every [[suspects]] entry
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -99,7 +100,7 @@ class RunSpec:
 
 
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "": {"name": str, "seed": int, "output": str, "preset": str, "dataset": dict, "source": dict,
+    "": {"name": str, "seed": int, "output": str, "preset": str, "dataset": dict, "source": dict, "suspects": list,
          "attacks": dict, "negatives": dict, "methods": list, "executor": dict},
     "dataset": {"name": str, "root": str, "pools": dict},
     "source": {"arch": str, "file": str, "replicates": (int, list), **{k: (int, float, str) for k in TRAIN_KEYS}},
@@ -305,29 +306,68 @@ def _replicate_seeds(source: dict, seed: int) -> list[int]:
 
 
 def _source_file(source: dict) -> tuple[str, dict[str, str]]:
-    """The sha256 of `[source] file` (a safetensors file; size-bounded, never a pickle) and {sha256: path}."""
-    import hashlib
-
-    from engine.safe_files import UnsafeFileError, read_bytes
-
-    path = source["file"]
+    """The sha256 of `[source] file` and {sha256: path}."""
     extra = sorted(k for k in source if k in TRAIN_KEYS or k == "replicates")
     if extra:
         raise SpecError(f"source.{extra[0]}", "a source from a file is not trained: leave out its training "
                                               "settings and replicates")
     if "arch" not in source:
         raise SpecError("source.arch", "a source from a file needs its architecture (fpbench list archs)")
+    sha256 = _model_file(source["file"], "source.file")
+    return sha256, {sha256: str(source["file"])}
+
+
+def _model_file(path: str, where: str) -> str:
+    """The sha256 of a model file a spec names: a safetensors file, size-bounded, never a pickle."""
+    import hashlib
+
+    from engine.safe_files import UnsafeFileError, read_bytes
+
     try:
         data = read_bytes(path, 2 << 30)
     except (UnsafeFileError, OSError) as err:
-        raise SpecError("source.file", str(err)) from None
+        raise SpecError(where, str(err)) from None
     head = data[:9]
     if not (len(head) == 9 and head[8:9] == b"{"):
         kind = "a pickle or torch.save archive" if data[:1] == b"\x80" or data[:2] == b"PK" else "not safetensors"
-        raise SpecError("source.file", f"{path} is {kind}; fpbench never unpickles model files: save the "
-                                       "state_dict with safetensors.torch.save_file")
-    sha256 = hashlib.sha256(data).hexdigest()
-    return sha256, {sha256: str(path)}
+        raise SpecError(where, f"{path} is {kind}; fpbench never unpickles model files: save the "
+                               "state_dict with safetensors.torch.save_file")
+    return hashlib.sha256(data).hexdigest()
+
+
+SUSPECT_LABELS = {"positive": "positive", "negative": "negative", "unknown": "unknown"}
+
+
+def _external_suspects(entries: list, dataset: str, seed: int) -> tuple[tuple[tuple[str, str], ...], dict]:
+    """`[[suspects]]`: models fpbench did not train, each (id, role), and {sha256: path}."""
+    from zoo.archs import list_archs
+
+    out, files = [], {}
+    for i, entry in enumerate(entries):
+        where = f"suspects[{i}]"
+        if not isinstance(entry, dict):
+            raise SpecError(where, 'expected a table like { file = "model.safetensors", arch = "cnn", label = "positive" }')
+        if "onnx" in entry or "url" in entry:
+            kind = "onnx" if "onnx" in entry else "url"
+            raise SpecError(f"{where}.{kind}", "ONNX files and HTTP endpoints are judged one at a time with "
+                                               "`fpbench verify RUN_DIR --method M --suspect ...`; a spec lists "
+                                               "weights files (file = ..., arch = ...)")
+        unknown = sorted(set(entry) - {"file", "arch", "label"})
+        if unknown:
+            raise SpecError(f"{where}.{unknown[0]}", "unknown field; allowed: arch, file, label")
+        for key in ("file", "arch"):
+            if not isinstance(entry.get(key), str):
+                raise SpecError(f"{where}.{key}", f"a weights file and its architecture are needed, got {entry.get(key)!r}")
+        arch = _choice(f"{where}.arch", entry["arch"], list_archs())
+        role = SUSPECT_LABELS.get(_choice(f"{where}.label", entry.get("label", "unknown"), list(SUSPECT_LABELS)))
+        sha256 = _model_file(entry["file"], f"{where}.file")
+        model_id = str(canonical(Derivation((Step.of("weights", {"arch": arch, "dataset": dataset, "sha256": sha256,
+                                                                 "seed": seed}),))))
+        if model_id in {m for m, _ in out}:
+            raise SpecError(f"{where}.file", f"{entry['file']} holds the same weights as an earlier entry")
+        out.append((model_id, role))
+        files[sha256] = entry["file"]
+    return tuple(out), files
 
 
 def _pools(pools: dict, dataset: str) -> dict[str, str]:
@@ -418,6 +458,7 @@ def build_spec(raw: dict) -> RunSpec:
     except DerivationError as err:
         raise SpecError("source", str(err)) from None
     source_id = sources[0]
+    external, external_files = _external_suspects(merged.get("suspects", []), dataset, seed)
 
     attacks = _suffixes(merged.get("attacks", {}).get("list", []), "attacks.list", source_id)
     negatives = merged.get("negatives", {})
@@ -458,7 +499,8 @@ def build_spec(raw: dict) -> RunSpec:
         source_id=source_id,
         source_ids=sources,
         pools=_pools(dataset_table.get("pools", {}), dataset),
-        files=files,
+        files={**files, **external_files},
+        external=external,
         attacks=tuple(attacks),
         independent=independent,
         negative_derived=derived,

@@ -22,7 +22,7 @@ class ModelNode:
     model_id: str
     derivation: Derivation
     parent_id: str | None
-    role: str  # source | positive | negative | owner | intermediate
+    role: str  # source | positive | negative | unknown (an external suspect, scored but not counted) | owner | intermediate
     attack: str
     attack_params: str  # JSON of the first attack step's parameters
     lineage: str  # source | independent | mirror: which root the model descends from
@@ -30,7 +30,7 @@ class ModelNode:
 
     @property
     def is_suspect(self) -> bool:
-        return self.role in ("source", "positive", "negative")
+        return self.role in ("source", "positive", "negative", "unknown")
 
     @property
     def replicate(self) -> int:
@@ -101,6 +101,9 @@ def run_id_of(spec: RunSpec) -> str:
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
 
 
+ROOT_ATTACK = {"independent": "independent", "external": "external"}  # a root model's attack column, by lineage
+
+
 def _add(plan: Plan, derivation: Derivation, role: str, lineage: str, source_id: str) -> None:
     steps, parent_id = derivation.steps, None
     for depth, step in enumerate(steps):
@@ -111,7 +114,7 @@ def _add(plan: Plan, derivation: Derivation, role: str, lineage: str, source_id:
             parent_id = model_id
             continue  # first role wins: a model is one suspect however often it is listed
         attack_step = steps[1] if depth > 0 else None
-        attack = attack_step.name if attack_step else ("independent" if lineage == "independent" else "source")
+        attack = attack_step.name if attack_step else ROOT_ATTACK.get(lineage, "source")
         plan.nodes[model_id] = ModelNode(
             model_id=model_id,
             derivation=derivation if final else Derivation(steps[: depth + 1]),
@@ -173,9 +176,12 @@ def build_plan(spec: RunSpec, pack: int = 1) -> Plan:
 
 
 def _add_zoo(plan: Plan, spec: RunSpec, replicate: int, clean: str) -> None:
-    """One replicate's clean source, its attacked copies and its negatives."""
+    """One replicate's clean source, its attacked copies and its negatives (and, in the first,
+    the spec's external suspects: models fpbench did not train, judged against that source)."""
     source = canonical(clean)
     _add(plan, source, "source", "source", clean)
+    for model_id, role in spec.external if replicate == 0 else ():
+        _add(plan, canonical(model_id), role, "external", clean)
     for steps in spec.attacks:
         _add(plan, source.then(*steps), "positive", "source", clean)
     for arch, seed in spec.independent:
