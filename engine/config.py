@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.safe_files import UnsafeFileError, read_bytes
+from engine.spec_errors import SpecError
+from engine.spec_errors import choice as _choice
+from engine.spec_files import external_suspects, model_file_sha256, pools, weights_id
 from zoo.spec import Derivation, DerivationError, Step, canonical
 from zoo.registry import UnknownName
 from zoo.steps import REPLICATE
@@ -36,14 +39,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 control charact
 # executor.address: '', 'auto', 'local', or [ray://]HOST:PORT (HOST may be [IPv6]).
 _ADDRESS = re.compile(r"(|auto|local|(ray://)?([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5})")
 ADDRESS_RULE = "'auto', or HOST:PORT such as 10.0.0.1:6379 (ray://HOST:PORT for Ray Client)"
-
-
-class SpecError(ValueError):
-    """A spec problem; `path` is the dotted field path, e.g. `methods[0].name`."""
-
-    def __init__(self, path: str, message: str):
-        super().__init__(f"{path}: {message}" if path else message)
-        self.path = path
 
 
 @dataclass(frozen=True)
@@ -91,12 +86,10 @@ class RunSpec:
     def mirror_root(self, replicate: int = 0) -> str:
         """The source's recipe and seed on the independent split, trained: the root of the mirror
         negatives (for a source from a file, the recipe its `weights` root records)."""
-        from zoo.train import Train
+        from zoo.train import retrain_params
 
-        root = canonical(self.sources[replicate]).root.as_dict()
-        keep = {*Train.defaults, *Train.required, REPLICATE}
-        params = {k: v for k, v in root.items() if k in keep}
-        return str(canonical(Derivation((Step.of("train", {**params, "split": "independent"}),))))
+        params = {**retrain_params(self.sources[replicate]), "split": "independent"}
+        return str(canonical(Derivation((Step.of("train", params),))))
 
 
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -156,12 +149,6 @@ def _check_table(table: dict, section: str) -> None:
             raise SpecError(path, f"expected {want}, got {type(value).__name__} {value!r}")
         if isinstance(value, dict) and key in SCHEMA:
             _check_table(value, key)
-
-
-def _choice(path: str, value: str, allowed: list[str]) -> str:
-    if value not in allowed:
-        raise SpecError(path, f"{value!r} is not allowed; allowed: {', '.join(allowed)}")
-    return value
 
 
 def load_toml(source: str | Path) -> dict:
@@ -313,72 +300,8 @@ def _source_file(source: dict) -> tuple[str, dict[str, str]]:
                                               "settings and replicates")
     if "arch" not in source:
         raise SpecError("source.arch", "a source from a file needs its architecture (fpbench list archs)")
-    sha256 = _model_file(source["file"], "source.file")
+    sha256 = model_file_sha256(source["file"], "source.file")
     return sha256, {sha256: str(source["file"])}
-
-
-def _model_file(path: str, where: str) -> str:
-    """The sha256 of a model file a spec names: a safetensors file, size-bounded, never a pickle."""
-    import hashlib
-
-    from engine.safe_files import UnsafeFileError, read_bytes
-
-    try:
-        data = read_bytes(path, 2 << 30)
-    except (UnsafeFileError, OSError) as err:
-        raise SpecError(where, str(err)) from None
-    head = data[:9]
-    if not (len(head) == 9 and head[8:9] == b"{"):
-        kind = "a pickle or torch.save archive" if data[:1] == b"\x80" or data[:2] == b"PK" else "not safetensors"
-        raise SpecError(where, f"{path} is {kind}; fpbench never unpickles model files: save the "
-                               "state_dict with safetensors.torch.save_file")
-    return hashlib.sha256(data).hexdigest()
-
-
-SUSPECT_LABELS = {"positive": "positive", "negative": "negative", "unknown": "unknown"}
-
-
-def _external_suspects(entries: list, dataset: str, seed: int) -> tuple[tuple[tuple[str, str], ...], dict]:
-    """`[[suspects]]`: models fpbench did not train, each (id, role), and {sha256: path}."""
-    from zoo.archs import list_archs
-
-    out, files = [], {}
-    for i, entry in enumerate(entries):
-        where = f"suspects[{i}]"
-        if not isinstance(entry, dict):
-            raise SpecError(where, 'expected a table like { file = "model.safetensors", arch = "cnn", label = "positive" }')
-        if "onnx" in entry or "url" in entry:
-            kind = "onnx" if "onnx" in entry else "url"
-            raise SpecError(f"{where}.{kind}", "ONNX files and HTTP endpoints are judged one at a time with "
-                                               "`fpbench verify RUN_DIR --method M --suspect ...`; a spec lists "
-                                               "weights files (file = ..., arch = ...)")
-        unknown = sorted(set(entry) - {"file", "arch", "label"})
-        if unknown:
-            raise SpecError(f"{where}.{unknown[0]}", "unknown field; allowed: arch, file, label")
-        for key in ("file", "arch"):
-            if not isinstance(entry.get(key), str):
-                raise SpecError(f"{where}.{key}", f"a weights file and its architecture are needed, got {entry.get(key)!r}")
-        arch = _choice(f"{where}.arch", entry["arch"], list_archs())
-        role = SUSPECT_LABELS.get(_choice(f"{where}.label", entry.get("label", "unknown"), list(SUSPECT_LABELS)))
-        sha256 = _model_file(entry["file"], f"{where}.file")
-        model_id = str(canonical(Derivation((Step.of("weights", {"arch": arch, "dataset": dataset, "sha256": sha256,
-                                                                 "seed": seed}),))))
-        if model_id in {m for m, _ in out}:
-            raise SpecError(f"{where}.file", f"{entry['file']} holds the same weights as an earlier entry")
-        out.append((model_id, role))
-        files[sha256] = entry["file"]
-    return tuple(out), files
-
-
-def _pools(pools: dict, dataset: str) -> dict[str, str]:
-    """`[dataset] pools`: registered data set name -> its local copy, other than the run's own."""
-    from zoo.datasets import list_datasets
-
-    for name, root in pools.items():
-        _choice(f"dataset.pools.{name}", name, [d for d in list_datasets() if d != dataset])
-        if not isinstance(root, str) or not root.strip():
-            raise SpecError(f"dataset.pools.{name}", f"expected the path of a local copy, got {root!r}")
-    return dict(pools)
 
 
 def _train_overrides(source: dict, arch: str, dataset: str) -> dict[str, Any]:
@@ -450,15 +373,14 @@ def build_spec(raw: dict) -> RunSpec:
     try:
         if "file" in source:
             sha256, files = _source_file(source)
-            sources = (str(canonical(Derivation((Step.of("weights", {"arch": arch, "dataset": dataset,
-                                                                      "sha256": sha256, "seed": seed}),)))),)
+            sources = (weights_id(arch, dataset, sha256, seed),)
         else:
             sources = tuple(root_id(arch, dataset, "defender", s, overrides, k)
                             for k, s in enumerate(_replicate_seeds(source, seed)))
     except DerivationError as err:
         raise SpecError("source", str(err)) from None
     source_id = sources[0]
-    external, external_files = _external_suspects(merged.get("suspects", []), dataset, seed)
+    external, external_files = external_suspects(merged.get("suspects", []), dataset, seed)
 
     attacks = _suffixes(merged.get("attacks", {}).get("list", []), "attacks.list", source_id)
     negatives = merged.get("negatives", {})
@@ -498,7 +420,7 @@ def build_spec(raw: dict) -> RunSpec:
         dataset_root=dataset_table.get("root") or None,
         source_id=source_id,
         source_ids=sources,
-        pools=_pools(dataset_table.get("pools", {}), dataset),
+        pools=pools(dataset_table.get("pools", {}), dataset),
         files={**files, **external_files},
         external=external,
         attacks=tuple(attacks),

@@ -292,13 +292,9 @@ def owner_train(source_id: str, arch: str, seed: int, split: str = "defender", *
     seeds should stay clear of the spec's negative seeds (use e.g. 1000 + i).
     """
     from zoo.spec import Step, canonical
-    from zoo.steps import REPLICATE
-    from zoo.train import Train
+    from zoo.train import retrain_params
 
-    source = canonical(source_id).root.as_dict()  # a `train` root, or a file source's `weights` root
-    keep = {*Train.defaults, *Train.required, REPLICATE}
-    root = {k: v for k, v in source.items() if k in keep}
-    root.update(arch=arch, seed=seed, split=split, **params)
+    root = {**retrain_params(source_id), "arch": arch, "seed": seed, "split": split, **params}
     return str(canonical(str(Step.of("train", root))))
 
 

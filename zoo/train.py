@@ -16,6 +16,16 @@ from zoo.spec import DerivationError
 from zoo.steps import StepContext, StepKind, register_step
 
 
+def retrain_params(source_id: str) -> dict:
+    """The `train` parameters of a root model's recipe: a `train` root's own, or the recipe a
+    file source's `weights` root records. Owner-side models and mirror negatives train from it."""
+    from zoo.spec import canonical
+    from zoo.steps import REPLICATE
+
+    keep = {*Train.defaults, *Train.required, REPLICATE}
+    return {k: v for k, v in canonical(source_id).root.as_dict().items() if k in keep}
+
+
 # The parameters every step that trains from scratch takes (the watermark steps add their own).
 SCRATCH = {"split": "defender", "seed": 0, "epochs": 30, "lr": 0.001, "batch": 64, "opt": "adam", "wd": 0.0}
 
